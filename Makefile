@@ -1,0 +1,50 @@
+# Two commands matter: `make run` (set up + start the app) and `make test` (set up + every check).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup system lint typecheck pytest backend screenshots bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip wheel setuptools
+	# torch first, from the CPU wheel; constraints.txt keeps it from being replaced.
+	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+system:
+	bash scripts/install-system-deps.sh
+
+run: system setup
+	$(VENV)/bin/nojoin
+
+backend: setup
+	$(VENV)/bin/nojoin-backend
+
+lint: setup
+	$(VENV)/bin/ruff check nojoin backend tests benchmarks scripts
+	$(VENV)/bin/ruff format --check nojoin backend tests benchmarks scripts
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: system setup lint typecheck pytest
+
+screenshots: system setup
+	bash scripts/screenshots.sh
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
