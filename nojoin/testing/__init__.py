@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: generated meetings with known ground truth."""

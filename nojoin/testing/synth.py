@@ -1,0 +1,320 @@
+"""Make test meetings with espeak-ng + sox from known text and known speaker turns.
+
+The result carries its ground truth (who said what, when), so tests and benchmarks can score
+transcription (WER) and diarization (DER). Output is deterministic for a given espeak-ng/sox
+install and cached by content hash in a folder the caller chooses:
+
+    from nojoin.testing.synth import TWO_SPEAKERS, make_meeting
+    meeting = make_meeting(TWO_SPEAKERS, cache_dir=tmp_path_factory.mktemp("audio"))
+    meeting.path, meeting.turns, meeting.reference_text
+
+Needs the `espeak-ng` and `sox` programs (scripts/install-system-deps.sh installs them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+_SYNTH_VERSION = 2  # bump when the recipe changes so caches are rebuilt
+
+
+class SynthError(RuntimeError):
+    """espeak-ng or sox is missing or failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """An espeak-ng voice plus sox effects that make it sound like a different person."""
+
+    espeak: str  # espeak-ng voice with variant, e.g. "en-us+m3"
+    pitch: int = 50  # espeak -p, 0..99
+    speed: int = 160  # espeak -s, words per minute
+    effects: tuple[str, ...] = ()  # sox effect chain, e.g. ("pitch", "-250", "bass", "+6")
+
+
+# Distinct timbres: different espeak voices/variants, pitch, rate and EQ.
+VOICES: dict[str, Voice] = {
+    "alice": Voice("en-us+f3", pitch=72, speed=165, effects=("highpass", "220", "treble", "+5")),
+    "bob": Voice("en-gb+m3", pitch=28, speed=150, effects=("pitch", "-300", "bass", "+6")),
+    "carol": Voice(
+        "en-gb-scotland+f4",
+        pitch=55,
+        speed=175,
+        effects=("pitch", "250", "equalizer", "2500", "1q", "+6"),
+    ),
+    "dave": Voice("en-029+m7", pitch=40, speed=140, effects=("lowpass", "3200", "bass", "+4")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One stretch of speech by one speaker: the ground truth for a test."""
+
+    speaker: str
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class SynthMeeting:
+    """A generated meeting: 16 kHz mono 16-bit WAV at `path` and what is in it."""
+
+    path: Path
+    turns: tuple[Turn, ...]
+    duration: float
+
+    @property
+    def speakers(self) -> list[str]:
+        """Speaker names in order of first appearance."""
+        return list(dict.fromkeys(t.speaker for t in self.turns))
+
+    @property
+    def reference_text(self) -> str:
+        return " ".join(t.text for t in self.turns)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "duration": self.duration,
+            "turns": [asdict(t) for t in self.turns],
+        }
+
+
+# Plain meeting talk in words tiny.en knows well (no digits: they make WER depend on number
+# formatting rather than recognition).
+TWO_SPEAKERS: tuple[tuple[str, str], ...] = (
+    ("alice", "Good morning everyone. Thank you for joining the weekly planning meeting today."),
+    ("bob", "Thanks Alice. I would like to start with the status of the new website."),
+    ("alice", "Sure. What is the biggest problem that the team is facing right now?"),
+    ("bob", "The design is finished, but we still need more time to test the search page."),
+    ("alice", "Then let us move the launch to the end of next month and review it again."),
+)
+
+THREE_SPEAKERS: tuple[tuple[str, str], ...] = (
+    ("alice", "Welcome back everyone. Let us talk about the budget for the summer."),
+    ("bob", "The travel costs were higher than we expected this year."),
+    ("carol", "I think we should ask the finance team to check the numbers again."),
+    ("alice", "That is a good idea. Can you send them a message this afternoon?"),
+    ("carol", "Yes, I will write to them after lunch and share the answer with you."),
+    ("bob", "Great. I will update the report when we hear back from them."),
+)
+
+
+def make_meeting(
+    script: Sequence[tuple[str, str]],
+    cache_dir: str | os.PathLike[str],
+    *,
+    gap: float = 0.5,
+    lead_in: float = 0.4,
+    min_duration: float = 0.0,
+    voices: dict[str, Voice] | None = None,
+) -> SynthMeeting:
+    """Render `script` ((speaker, text) turns) into one WAV file with silence `gap` between turns.
+
+    Speaker names must be keys of `voices` (default `VOICES`). With `min_duration`, the script
+    is repeated until the meeting is at least that long (for long-audio benchmarks); each
+    distinct turn is synthesised once. Cached: a second call with the same inputs returns the
+    existing file and truth without running espeak-ng or sox.
+    """
+    if not script:
+        raise ValueError("script must contain at least one turn")
+    voices = VOICES if voices is None else voices
+    for speaker, _ in script:
+        if speaker not in voices:
+            raise ValueError(f"unknown speaker {speaker!r}; known: {sorted(voices)}")
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = _key(script, gap, lead_in, min_duration, voices)
+    wav_path = cache / f"meeting-{key}.wav"
+    truth_path = cache / f"meeting-{key}.json"
+    if wav_path.exists() and truth_path.exists():
+        return _load(wav_path, truth_path)
+
+    turn_audio: dict[tuple[str, str], npt.NDArray[np.int16]] = {}
+    for speaker, text in script:
+        if (speaker, text) not in turn_audio:
+            turn_audio[(speaker, text)] = _render_turn(text, voices[speaker], cache)
+
+    gap_n = int(round(gap * SAMPLE_RATE))
+    turns: list[Turn] = []
+    pos = int(round(lead_in * SAMPLE_RATE))
+    tmp_wav = cache / f".meeting-{key}.{os.getpid()}.wav.tmp"
+    with wave.open(os.fspath(tmp_wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(np.zeros(pos, dtype="<i2").tobytes())
+        while True:
+            for speaker, text in script:
+                pcm = turn_audio[(speaker, text)]
+                out.writeframes(pcm.tobytes())
+                turns.append(
+                    Turn(
+                        speaker,
+                        text,
+                        round(pos / SAMPLE_RATE, 4),
+                        round((pos + pcm.size) / SAMPLE_RATE, 4),
+                    )
+                )
+                pos += pcm.size
+                out.writeframes(np.zeros(gap_n, dtype="<i2").tobytes())
+                pos += gap_n
+            if pos / SAMPLE_RATE >= min_duration:
+                break
+    meeting = SynthMeeting(path=wav_path, turns=tuple(turns), duration=pos / SAMPLE_RATE)
+    tmp_json = cache / f".meeting-{key}.{os.getpid()}.json.tmp"
+    tmp_json.write_text(json.dumps(meeting.to_dict(), indent=1))
+    # WAV first, truth last: the truth file's presence marks a complete cache entry.
+    os.replace(tmp_wav, wav_path)
+    os.replace(tmp_json, truth_path)
+    return meeting
+
+
+def make_silence(path: str | os.PathLike[str], seconds: float, *, noise_level: float = 0.0) -> Path:
+    """Write `seconds` of silence (or faint deterministic noise) as a 16 kHz mono WAV."""
+    n = int(round(seconds * SAMPLE_RATE))
+    rng = np.random.default_rng(1234)
+    samples = rng.normal(0.0, noise_level, n) if noise_level > 0 else np.zeros(n)
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype("<i2")
+    p = Path(path)
+    with wave.open(os.fspath(p), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return p
+
+
+def tools_available() -> bool:
+    """True when espeak-ng and sox are on PATH (tests skip with a reason otherwise)."""
+    return shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _key(
+    script: Sequence[tuple[str, str]],
+    gap: float,
+    lead_in: float,
+    min_duration: float,
+    voices: dict[str, Voice],
+) -> str:
+    used = {name: asdict(voices[name]) for name in dict.fromkeys(s for s, _ in script)}
+    blob = json.dumps(
+        {
+            "v": _SYNTH_VERSION,
+            "script": [list(t) for t in script],
+            "gap": gap,
+            "lead_in": lead_in,
+            "min_duration": min_duration,
+            "voices": used,
+            "tools": _tool_versions(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_TOOL_VERSIONS: str | None = None
+
+
+def _tool_versions() -> str:
+    global _TOOL_VERSIONS
+    if _TOOL_VERSIONS is None:
+        if not tools_available():
+            raise SynthError(
+                "espeak-ng and sox are needed to generate test audio; "
+                "install them with scripts/install-system-deps.sh (apt-get install espeak-ng sox)."
+            )
+        e = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+        s = subprocess.run(["sox", "--version"], capture_output=True, text=True).stdout
+        _TOOL_VERSIONS = (e.strip() + "|" + s.strip()).split("Data at")[0]
+    return _TOOL_VERSIONS
+
+
+def _render_turn(text: str, voice: Voice, cache: Path) -> npt.NDArray[np.int16]:
+    """espeak-ng -> sox (resample, voice effects, trim silence at both ends) -> int16 samples."""
+    with tempfile.TemporaryDirectory(dir=cache, prefix="synth-") as tmp:
+        raw = Path(tmp) / "raw.wav"
+        shaped = Path(tmp) / "shaped.wav"
+        _run(
+            [
+                "espeak-ng",
+                "-v",
+                voice.espeak,
+                "-p",
+                str(voice.pitch),
+                "-s",
+                str(voice.speed),
+                "-w",
+                str(raw),
+                text,
+            ]
+        )
+        # Trim leading/trailing silence so the truth's turn boundaries are tight, then normalise
+        # every voice to the same peak level (diarization must not key on loudness).
+        _run(
+            [
+                "sox",
+                "-D",  # no dither: keeps output bit-exact between runs
+                str(raw),
+                "-r",
+                str(SAMPLE_RATE),
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(shaped),
+                *voice.effects,
+                "silence",
+                "1",
+                "0.02",
+                "0.5%",
+                "reverse",
+                "silence",
+                "1",
+                "0.02",
+                "0.5%",
+                "reverse",
+                "gain",
+                "-n",
+                "-3",
+            ]
+        )
+        with wave.open(os.fspath(shaped), "rb") as w:
+            if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise SynthError(f"sox produced an unexpected format for voice {voice.espeak}")
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
+    if data.size == 0:
+        raise SynthError(f"espeak-ng produced no audio for {text!r} with voice {voice.espeak}")
+    return data
+
+
+def _run(cmd: list[str]) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError as exc:
+        raise SynthError(f"{cmd[0]} is not installed; run scripts/install-system-deps.sh") from exc
+    if proc.returncode != 0:
+        raise SynthError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[:300]}")
+
+
+def _load(wav_path: Path, truth_path: Path) -> SynthMeeting:
+    data = json.loads(truth_path.read_text())
+    turns = tuple(Turn(**t) for t in data["turns"])
+    return SynthMeeting(path=wav_path, turns=turns, duration=float(data["duration"]))
