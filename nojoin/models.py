@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 
-class MeetingStatus(str, enum.Enum):
+class MeetingStatus(enum.StrEnum):
     RECORDED = "recorded"
     PROCESSING = "processing"
     PROCESSED = "processed"

@@ -68,7 +68,9 @@ class Library:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
                 isolation_level=None,
             )
         except (sqlite3.Error, OSError) as exc:
@@ -306,14 +308,17 @@ class Library:
                 )
         return self.get_meeting(meeting_id)
 
-    def set_status(
-        self, meeting_id: int, status: MeetingStatus, error: str | None = None
-    ) -> None:
+    def set_status(self, meeting_id: int, status: MeetingStatus, error: str | None = None) -> None:
         with self._tx("update a meeting's status") as c:
             self._require_meeting(c, meeting_id)
             c.execute(
                 "UPDATE meetings SET status = ?, error = ?, updated_at = ? WHERE id = ?",
-                (status.value, error if status is MeetingStatus.ERROR else None, _now(), meeting_id),
+                (
+                    status.value,
+                    error if status is MeetingStatus.ERROR else None,
+                    _now(),
+                    meeting_id,
+                ),
             )
 
     def interrupted(self) -> list[Meeting]:
@@ -468,14 +473,17 @@ class Library:
                     raise NotFoundError(f"Meeting {meeting_id} has no speaker {label!r}.")
                 ids[label] = int(row[0])
             c.execute(
-                "UPDATE segments SET speaker_id = ? WHERE speaker_id = ?", (ids[target], ids[source])
+                "UPDATE segments SET speaker_id = ? WHERE speaker_id = ?",
+                (ids[target], ids[source]),
             )
             c.execute("DELETE FROM speakers WHERE id = ?", (ids[source],))
 
     def reassign_segment(self, segment_id: int, label: str) -> None:
         """Give one segment to another speaker of the same meeting (created if new)."""
         with self._tx("reassign a segment") as c:
-            row = c.execute("SELECT meeting_id FROM segments WHERE id = ?", (segment_id,)).fetchone()
+            row = c.execute(
+                "SELECT meeting_id FROM segments WHERE id = ?", (segment_id,)
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"No segment with id {segment_id}.")
             meeting_id = int(row[0])
@@ -524,9 +532,7 @@ class Library:
                 raise NotFoundError(f"Meeting {meeting_id} has no speaker {label!r}.")
 
     def meetings_with_person(self, person_id: int) -> list[Meeting]:
-        rows = self._q(
-            "SELECT DISTINCT meeting_id FROM speakers WHERE person_id = ?", (person_id,)
-        )
+        rows = self._q("SELECT DISTINCT meeting_id FROM speakers WHERE person_id = ?", (person_id,))
         return self.list_meetings(ids=[int(r[0]) for r in rows]) if rows else []
 
     # -------------------------------------------------------------------- tags
