@@ -13,6 +13,7 @@ from nojoin.models import Segment, Transcript
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")
 EXTENSIONS: dict[str, str] = {f: f".{f}" for f in FORMATS}
+PARAGRAPH_GAP = 30.0  # seconds of silence that start a new paragraph in TXT
 
 
 class ExportError(NojoinError):
@@ -59,11 +60,12 @@ def to_txt(transcript: Transcript, names: Mapping[str, str], title: str | None =
     lines: list[str] = []
     if title:
         lines += [title, ""]
-    prev: str | None = object()  # type: ignore[assignment]
+    prev: str | None = None
+    prev_end = -PARAGRAPH_GAP
     para: list[str] = []
-    for start, _end, seg in _cues(transcript):
+    for start, end, seg in _cues(transcript):
         who = _name(seg, names)
-        if who != prev:
+        if not para or who != prev or start - prev_end > PARAGRAPH_GAP:
             if para:
                 lines.append(" ".join(para))
                 lines.append("")
@@ -72,6 +74,7 @@ def to_txt(transcript: Transcript, names: Mapping[str, str], title: str | None =
             para = []
             prev = who
         para.append(seg.text.strip())
+        prev_end = end
     if para:
         lines.append(" ".join(para))
     return "\n".join(lines).rstrip() + "\n"
