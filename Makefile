@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
+SRC := $(wildcard nojoin backend tests benchmarks scripts)
 
 .PHONY: run test setup system lint typecheck pytest backend screenshots bench clean
 
@@ -28,8 +29,8 @@ backend: setup
 	$(VENV)/bin/nojoin-backend
 
 lint: setup
-	$(VENV)/bin/ruff check nojoin backend tests benchmarks scripts
-	$(VENV)/bin/ruff format --check nojoin backend tests benchmarks scripts
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/ruff format --check $(SRC)
 
 typecheck: setup
 	$(VENV)/bin/mypy
