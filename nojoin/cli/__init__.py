@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES: list[str] = [
     "nojoin.cli.library_cmd",
+    "nojoin.cli.record_cmd",
 ]
 
 
