@@ -1,0 +1,2 @@
+"""Authentication: Supabase JWT verification (always) and a built-in Supabase-compatible auth
+server (embedded mode)."""

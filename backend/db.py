@@ -1,0 +1,91 @@
+"""PostgreSQL access: one psycopg 3 connection pool and the per-request session dependency.
+
+`SessionDep` yields a connection inside a transaction that commits when the endpoint returns
+and rolls back when it raises. Services and repositories never commit; code outside a request
+(workers, CLI) uses `Database.transaction()` the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from backend.errors import BackendError
+
+logger = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+
+class Database:
+    """Owns the pool. Rows come back as dicts."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.pool: ConnectionPool[Connection] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            open=False,
+            name="nojoin-backend",
+        )
+
+    def open(self, timeout: float = 30.0) -> None:
+        self.pool.open(wait=True, timeout=timeout)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction: commit on success, roll back on any exception."""
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.pool.connection(timeout=2.0) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - health must report, not raise
+            logger.warning("Database ping failed", exc_info=True)
+            return False
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(request: Request) -> Iterator[Connection]:
+    """Commit when the endpoint returns, roll back when it raises (unless the error says
+    `keep_changes`, see errors.BackendError)."""
+    with get_database(request).pool.connection() as conn:
+        try:
+            yield conn
+        except BackendError as exc:
+            if exc.keep_changes:
+                conn.commit()
+            else:
+                conn.rollback()
+            raise
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
+
+# scope="function": commit happens before the response is sent, so a client that gets a 200
+# and immediately reads again sees its own write.
+SessionDep = Annotated[Connection, Depends(get_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -1,0 +1,129 @@
+"""The FastAPI app factory and the `nojoin-backend` command.
+
+`create_app(settings)` wires the domains (health, auth, config, backups, storage; jobs and
+billing add their router to `ROUTERS`). With no NOJOIN_DATABASE_URL the backend runs fully
+embedded: PostgreSQL in the data dir, local file storage, built-in auth at /auth/v1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import APIRouter, FastAPI
+
+from backend.errors import add_exception_handlers
+from backend.middleware import BodySizeLimitMiddleware
+from backend.runtime import Runtime
+from backend.settings import Settings
+from backend.storage.local import ROUTE_PREFIX as STORAGE_ROUTE_PREFIX
+
+logger = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+
+def _routers(settings: Settings) -> list[APIRouter]:
+    """Every domain's router. Add yours here (imports stay local: cheap CLI start-up)."""
+    from backend.health import router as health_router
+    from backend.storage.endpoints import router as storage_router
+
+    routers = [health_router, storage_router]
+    return routers
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Without `runtime` the app starts and stops its own in the lifespan;
+    tests and `main()` pass one they own."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: Runtime | None = None
+        if getattr(app.state, "runtime", None) is None:
+            owned = await anyio.to_thread.run_sync(Runtime.start, settings)
+            app.state.runtime = owned
+            app.state.db = owned.db
+        try:
+            yield
+        finally:
+            if owned is not None:
+                await anyio.to_thread.run_sync(owned.stop)
+                app.state.runtime = None
+
+    app = FastAPI(
+        title="Nojoin backend",
+        version=__version__,
+        lifespan=lifespan,
+        description="Accounts, config sync, backups and remote processing for Nojoin.",
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.db = runtime.db if runtime is not None else None
+    add_exception_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        exempt_prefixes=(STORAGE_ROUTE_PREFIX,),
+    )
+    for router in _routers(settings):
+        app.include_router(router)
+    return app
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="nojoin-backend",
+        description="Run the Nojoin API. With no NOJOIN_DATABASE_URL it starts embedded "
+        "PostgreSQL, local storage and built-in auth in the data dir.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the embedded database, keys and stored objects live "
+        "(default: NOJOIN_BACKEND_DATA_DIR, else <NOJOIN_DATA_DIR>/backend)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    import uvicorn
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {"data_dir": args.data_dir.expanduser().resolve()} if args.data_dir else {}
+    try:
+        settings = Settings(**overrides)
+        runtime = Runtime.start(settings)
+    except Exception as exc:
+        sys.stderr.write(f"nojoin-backend: could not start: {exc}\n")
+        return 1
+    try:
+        app = create_app(settings, runtime=runtime)
+        base = f"http://{args.host}:{args.port}"
+        lines = [f"Nojoin backend on {base}  (data: {settings.data_dir})"]
+        if runtime.anon_key and settings.builtin_auth_enabled:
+            # The anon key is public by design (Supabase ships it in every client).
+            lines.append(f"Built-in auth at {base}/auth/v1")
+            lines.append(f"NOJOIN_ANON_KEY={runtime.anon_key}")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
