@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES: list[str] = [
     "nojoin.cli.library_cmd",
     "nojoin.cli.record_cmd",
+    "nojoin.cli.transcribe_cmd",
 ]
 
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_gui() -> int:
     try:
-        from nojoin.ui.app import run  # type: ignore[import-not-found, unused-ignore]
+        from nojoin.app import run
     except ImportError as exc:
         raise NojoinError(
             f"The desktop app is not available ({exc}). Install it with: pip install 'nojoin[gui]'"

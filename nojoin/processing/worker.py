@@ -2,7 +2,8 @@
 
 Messages, parent -> worker: ("job", job_id, audio_path, options_dict, workdir) | ("stop",).
 Worker -> parent: ("progress", job_id, stage, fraction, message) | ("result", job_id,
-transcript_dict) | ("error", job_id, error_class_name, message).
+transcript_dict) | ("error", job_id, error_class_name, message) | ("log", 0, levelno, logger
+name, message) - log records go to the parent's handlers (its log file and stderr filter).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -20,14 +20,39 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class _Sender:
+    """conn.send from several threads (job, progress ticker, logging) without interleaving."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def __call__(self, msg: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn.send(msg)
+
+
+class _PipeLogHandler(logging.Handler):
+    def __init__(self, send: _Sender) -> None:
+        super().__init__()
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._send(("log", 0, record.levelno, record.name, self.format(record)))
+        except Exception:  # parent gone: nothing useful to do with a log line
+            pass
+
+
 def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout: float) -> None:
     # Ctrl-C reaches the whole process group; the parent decides whether we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=log_level,
-        stream=sys.stderr,
-        format="%(asctime)s nojoin-engine %(levelname)s %(name)s: %(message)s",
-    )
+    send = _Sender(conn)
+    root = logging.getLogger()
+    root.setLevel(log_level)
+    handler = _PipeLogHandler(send)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
     _watch_parent(parent_pid)
 
     from nojoin.errors import NojoinError
@@ -48,18 +73,18 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
         _, job_id, audio_path, options_dict, workdir = msg
 
         def report(stage: str, fraction: float, message: str, _job: int = job_id) -> None:
-            conn.send(("progress", _job, stage, fraction, message))
+            send(("progress", _job, stage, fraction, message))
 
         try:
             options = ProcessingOptions.from_dict(options_dict)
             transcript = run(Path(audio_path), options, Path(workdir), report, cache)
-            conn.send(("result", job_id, transcript.to_dict()))
+            send(("result", job_id, transcript.to_dict()))
         except NojoinError as exc:
-            conn.send(("error", job_id, type(exc).__name__, exc.message))
+            send(("error", job_id, type(exc).__name__, exc.message))
         except MemoryError:
             cache.transcribers.clear()
             cache.diarizers.clear()
-            conn.send(
+            send(
                 (
                     "error",
                     job_id,
@@ -69,7 +94,7 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
             )
         except Exception as exc:
             log.exception("engine job %s failed", job_id)
-            conn.send(("error", job_id, "ProcessingError", engine_error(exc).message))
+            send(("error", job_id, "ProcessingError", engine_error(exc).message))
 
 
 def _watch_parent(parent_pid: int) -> None:

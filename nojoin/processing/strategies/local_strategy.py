@@ -138,6 +138,10 @@ class LocalProcessingStrategy:
                     raise ProcessingError(_crash_message(worker.process.exitcode, stage))
                 continue
             kind = msg[0]
+            if kind == "log":
+                _, _, level, name, text = msg
+                logging.getLogger(name).log(level, "[engine] %s", text)
+                continue
             if msg[1] != job:
                 continue  # a stale message from an earlier, abandoned job
             if kind == "progress":
@@ -180,6 +184,11 @@ class LocalProcessingStrategy:
         self._holder[0] = None
         if w is not None:
             _terminate(w, graceful)
+
+
+def _engine_log_level() -> int:
+    """Forward what the parent would keep: its root level, but no chattier than INFO."""
+    return max(logging.getLogger().getEffectiveLevel(), logging.INFO)
 
 
 def _stop_worker_ref(holder: list[_Worker | None]) -> None:

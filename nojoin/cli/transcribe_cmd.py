@@ -1,0 +1,157 @@
+"""`nojoin transcribe FILE`: run the local engine headless; progress on stderr, transcript on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("txt", "srt", "vtt", "json")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe an audio or video file and tell who spoke when",
+        description="Transcribe FILE on this machine (faster-whisper + speaker diarization), "
+        "show progress on stderr and print the transcript. The result is stored in the "
+        "meeting library unless --no-save.",
+    )
+    p.add_argument(
+        "file", metavar="FILE", help="audio or video file (WAV, MP3, M4A, FLAC, MP4, ...)"
+    )
+    p.add_argument(
+        "--model",
+        default="tiny.en",
+        metavar="NAME",
+        help="model name (tiny.en, base, small, ...) or a model folder (default: tiny.en)",
+    )
+    p.add_argument(
+        "--language", metavar="xx", help="language code such as en or de (default: detect)"
+    )
+    p.add_argument(
+        "--diarize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="find out who spoke when (default: on)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="txt", help="output format (default: txt)")
+    p.add_argument("--output", "-o", metavar="PATH", help="write to PATH instead of stdout")
+    p.add_argument("--no-save", action="store_true", help="do not add the result to the library")
+    p.add_argument("--title", help="meeting title in the library (default: the file name)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default: all)")
+    p.add_argument(
+        "--engine", choices=("senko", "pyannote"), default="senko", help="diarization engine"
+    )
+    p.add_argument("--num-speakers", type=int, metavar="N", help="exact number of speakers")
+    p.add_argument("--min-speakers", type=int, metavar="N")
+    p.add_argument("--max-speakers", type=int, metavar="N")
+    p.add_argument(
+        "--vad",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip silence before transcribing (default: on)",
+    )
+    p.add_argument(
+        "--batched",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batched Whisper inference (default: on for CUDA, off for CPU, where it is slower)",
+    )
+    p.set_defaults(handler=cmd_transcribe)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from nojoin import export
+    from nojoin.cli import CliError
+    from nojoin.processing.pipeline import Pipeline
+    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+
+    for name in ("num_speakers", "min_speakers", "max_speakers", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "threads" else 1):
+            raise CliError(
+                f"--{name.replace('_', '-')} must be at least {0 if name == 'threads' else 1}."
+            )
+    if args.min_speakers and args.max_speakers and args.min_speakers > args.max_speakers:
+        raise CliError("--min-speakers is larger than --max-speakers.")
+    options = ProcessingOptions(
+        model=args.model,
+        language=args.language,
+        device=args.device,
+        threads=args.threads,
+        vad=args.vad,
+        diarize=args.diarize,
+        engine=args.engine,
+        num_speakers=args.num_speakers,
+        min_speakers=args.min_speakers,
+        max_speakers=args.max_speakers,
+        batched=args.batched,
+    )
+    path = Path(args.file).expanduser()
+    library: Any = None
+    if not args.no_save:
+        from nojoin.library import Library
+
+        library = Library()
+    try:
+        with Pipeline(library) as pipeline, _ProgressBar() as bar:
+            transcript, meeting_id = pipeline.transcribe_file(
+                path,
+                options,
+                bar.update,
+                CancelToken(),
+                save=not args.no_save,
+                title=args.title,
+            )
+            names = library.speaker_names(meeting_id) if library is not None and meeting_id else {}
+    finally:
+        if library is not None:
+            library.close()
+    if meeting_id is not None:
+        print(f"Saved as meeting {meeting_id}.", file=sys.stderr)  # noqa: T201
+    if args.output:
+        out = export.write(transcript, args.format, args.output, speaker_names=names)
+        print(f"Wrote {out}", file=sys.stderr)  # noqa: T201
+    else:
+        sys.stdout.write(export.render(transcript, args.format, speaker_names=names))
+        sys.stdout.flush()
+    if not transcript.segments:
+        print("nojoin: no speech was found in this file.", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._console = Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("Starting", total=1.0)
+        self._last_stage = ""
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, p: Any) -> None:
+        self._progress.update(self._task, completed=p.fraction, description=p.message or p.stage)
+        if not self._console.is_terminal and p.stage != self._last_stage:
+            # No live bar in logs and pipes: one line per stage instead.
+            self._console.print(f"{p.stage}: {p.message}", highlight=False)
+        self._last_stage = p.stage
