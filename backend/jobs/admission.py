@@ -1,0 +1,91 @@
+"""The admission seam: may this user submit a job of this size now?
+
+`POST /api/v1/jobs` asks twice:
+1. `check_can_submit(conn, user, declared_size)` before reading the body (size from
+   Content-Length; reserves nothing), so a user without a subscription or over quota is
+   refused before uploading hundreds of MB;
+2. `admit(conn, user, exact_size)` inside the transaction that inserts the job: a quota slot
+   taken here is atomic with the insert (a rollback gives it back), so parallel submissions
+   cannot overshoot.
+Both raise BackendErrors: ForbiddenError (403, no subscription), PayloadTooLargeError (413),
+TooManyRequestsError (429 + Retry-After, over quota).
+
+The default is the server-wide upload limit alone. Billing installs its tier gate and quotas
+(wrapping the upload limit, e.g. with `AdmissionChain`) with `install_admission(app, ...)`;
+`check_can_submit` maps to billing's `check_entitlement`, `admit` to its `admit_job`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Protocol
+
+from fastapi import Depends, FastAPI, Request
+
+from backend.db import Connection
+from backend.errors import PayloadTooLargeError
+from backend.jobs.settings import JobSettings
+
+
+class JobAdmission(Protocol):
+    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+        """Cheap refusal before the upload; must not reserve anything."""
+        ...
+
+    def admit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
+        """Final check in the job-insert transaction; may reserve quota."""
+        ...
+
+
+class UploadLimitAdmission:
+    """Everyone may submit files up to the server's upload limit."""
+
+    def __init__(self, settings: JobSettings) -> None:
+        self.max_bytes = settings.job_max_upload_bytes
+
+    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+        if size is not None and size > self.max_bytes:
+            raise PayloadTooLargeError(
+                f"The file is larger than the {self.max_bytes // (1024 * 1024)} MB limit for "
+                "remote processing; process it locally instead."
+            )
+
+    def admit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
+        self.check_can_submit(conn, user_id, size)
+
+
+class AdmissionChain:
+    """All checks must pass, in order."""
+
+    def __init__(self, checks: Sequence[JobAdmission]) -> None:
+        self.checks = list(checks)
+
+    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+        for check in self.checks:
+            check.check_can_submit(conn, user_id, size)
+
+    def admit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
+        for check in self.checks:
+            check.admit(conn, user_id, size)
+
+
+def default_admission(settings: JobSettings) -> JobAdmission:
+    return UploadLimitAdmission(settings)
+
+
+def install_admission(app: FastAPI, admission: JobAdmission) -> None:
+    """Make `admission` the check every job submission passes."""
+    app.state.job_admission = admission
+
+
+def get_job_admission(request: Request) -> JobAdmission:
+    admission: JobAdmission | None = getattr(request.app.state, "job_admission", None)
+    if admission is None:
+        settings = getattr(request.app.state, "job_settings", None) or JobSettings()
+        admission = default_admission(settings)
+        request.app.state.job_admission = admission
+    return admission
+
+
+JobAdmissionDep = Annotated[JobAdmission, Depends(get_job_admission)]

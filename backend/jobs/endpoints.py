@@ -1,0 +1,151 @@
+"""HTTP endpoints of the jobs domain: submit (streamed multipart), status, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.auth.dependencies import CurrentUserId
+from backend.db import SessionDep
+from backend.errors import PayloadTooLargeError
+from backend.jobs import service
+from backend.jobs.admission import JobAdmissionDep
+from backend.jobs.runtime import JobsRuntimeDep
+from backend.jobs.schemas import JobCreated, JobStatus, JobSummary
+from backend.jobs.upload import FILE_FIELD, PARAMS_FIELD, receive_multipart
+from backend.runtime import RuntimeDep
+
+ROUTE_PREFIX = "/api/v1/jobs"
+_MULTIPART_SLACK = 64 * 1024  # part headers, boundaries and the params field
+
+router = APIRouter(prefix=ROUTE_PREFIX, tags=["jobs"])
+
+_ERRORS = {
+    400: {"description": "Malformed request"},
+    401: {"description": "Not signed in"},
+    403: {"description": "No subscription that includes remote processing"},
+    404: {"description": "No such job (or not yours)"},
+    409: {"description": "The job already finished"},
+    413: {"description": "File too large or recording too long"},
+    415: {"description": "Not an audio/video file"},
+    422: {"description": "Invalid params"},
+    429: {"description": "Quota exceeded"},
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobCreated,
+    responses={k: _ERRORS[k] for k in (400, 401, 403, 413, 415, 422, 429)},
+    summary="Upload audio and queue a processing job",
+    description=f"multipart/form-data: `{FILE_FIELD}` (the audio) and optional `{PARAMS_FIELD}`"
+    " (JSON object: model, language, diarize, vad, beam_size, num_speakers, min_speakers,"
+    " max_speakers, kind). A repeated `Idempotency-Key` returns the first job.",
+)
+async def submit_job(
+    request: Request,
+    user_id: CurrentUserId,
+    runtime: RuntimeDep,
+    jobs: JobsRuntimeDep,
+    admission: JobAdmissionDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    settings = jobs.settings
+    key = service.check_idempotency_key(idempotency_key)
+    if key is not None:
+        existing = await run_in_threadpool(service.find_existing, runtime.db, user_id, key)
+        if existing is not None:
+            return _accepted(str(existing.id), replayed=True)
+
+    declared = _content_length(request)
+    if declared is not None and declared > settings.job_max_upload_bytes + _MULTIPART_SLACK:
+        raise PayloadTooLargeError(
+            f"The file is larger than the {settings.job_max_upload_bytes // (1024 * 1024)} "
+            "MB limit for remote processing; process it locally instead."
+        )
+    # The declared body is the file plus a little multipart framing: close enough to refuse
+    # a too-large file before it is uploaded; the exact size is checked again on admission.
+    size_hint = None if declared is None else max(0, declared - _MULTIPART_SLACK)
+    await run_in_threadpool(service.precheck, runtime.db, admission, user_id, size_hint)
+
+    upload = await receive_multipart(
+        request.headers.get("content-type"),
+        request.stream(),
+        dest_dir=jobs.upload_dir,
+        max_bytes=settings.job_max_upload_bytes,
+    )
+    try:
+        kind, params = service.parse_params(upload.fields.get(PARAMS_FIELD), settings)
+        assert upload.path is not None
+        ext, seconds = await run_in_threadpool(service.inspect_audio, upload.path, settings)
+        job, created = await run_in_threadpool(
+            service.create_job,
+            runtime.db,
+            runtime.storage,
+            admission,
+            settings,
+            user_id=user_id,
+            upload=upload,
+            ext=ext,
+            audio_seconds=seconds,
+            kind=kind,
+            params=params,
+            idempotency_key=key,
+        )
+    finally:
+        upload.discard()
+    if created:
+        await run_in_threadpool(jobs.dispatch, job.id)
+    return _accepted(str(job.id), replayed=not created)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobStatus,
+    responses={k: _ERRORS[k] for k in (401, 404)},
+    summary="Status, progress and (when completed) the transcript of a job",
+)
+def get_job(job_id: str, user_id: CurrentUserId, conn: SessionDep) -> JobStatus:
+    return JobStatus.from_row(service.get_job(conn, user_id, job_id))
+
+
+@router.get("", response_model=list[JobSummary], summary="The user's jobs, newest first")
+def list_jobs(
+    user_id: CurrentUserId,
+    conn: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[str | None, Query()] = None,
+) -> list[JobSummary]:
+    return [
+        JobSummary.from_row(j) for j in service.list_jobs(conn, user_id, limit=limit, status=status)
+    ]
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobStatus,
+    responses={k: _ERRORS[k] for k in (401, 404, 409)},
+    summary="Cancel a queued job, or ask the worker to stop a running one",
+)
+def cancel_job(job_id: str, user_id: CurrentUserId, conn: SessionDep) -> JobStatus:
+    return JobStatus.from_row(service.cancel_job(conn, user_id, job_id))
+
+
+def _accepted(job_id: str, *, replayed: bool) -> JSONResponse:
+    headers = {"Location": f"{ROUTE_PREFIX}/{job_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse({"job_id": job_id}, status_code=202, headers=headers)
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
