@@ -30,10 +30,18 @@ __version__ = "0.1.0"
 
 def _routers(settings: Settings) -> list[APIRouter]:
     """Every domain's router. Add yours here (imports stay local: cheap CLI start-up)."""
+    from backend.auth.endpoints import router as auth_router
+    from backend.backups.endpoints import router as backups_router
+    from backend.billing.endpoints import router as billing_router
+    from backend.config.endpoints import router as config_router
     from backend.health import router as health_router
+    from backend.jobs.endpoints import router as jobs_router
     from backend.storage.endpoints import router as storage_router
 
-    routers = [health_router, storage_router]
+    routers = [health_router, storage_router, billing_router, jobs_router]
+    routers += [config_router, backups_router]
+    if settings.builtin_auth_enabled:
+        routers.append(auth_router)
     return routers
 
 
@@ -49,9 +57,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             owned = await anyio.to_thread.run_sync(Runtime.start, settings)
             app.state.runtime = owned
             app.state.db = owned.db
+        from backend.jobs.runtime import start_jobs, stop_jobs
+
+        await anyio.to_thread.run_sync(start_jobs, app, app.state.runtime)
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(stop_jobs, app)
             if owned is not None:
                 await anyio.to_thread.run_sync(owned.stop)
                 app.state.runtime = None
@@ -69,7 +81,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_bytes,
-        exempt_prefixes=(STORAGE_ROUTE_PREFIX,),
+        # The jobs upload streams to disk and enforces its own limit.
+        exempt_prefixes=(STORAGE_ROUTE_PREFIX, "/api/v1/jobs"),
     )
     for router in _routers(settings):
         app.include_router(router)

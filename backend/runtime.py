@@ -17,6 +17,7 @@ from jwt import PyJWK
 
 from backend.auth.keys import SigningKeys, load_or_create_anon_key, load_or_create_keys
 from backend.auth.mailer import FileMailer, Mailer, OutboxMailer
+from backend.auth.service import AuthService
 from backend.auth.verifier import TokenVerifier
 from backend.db import Database
 from backend.embedded import EmbeddedPostgres, start_embedded
@@ -37,6 +38,7 @@ class Runtime:
     keys: SigningKeys | None = None
     anon_key: str | None = None
     mailer: Mailer | None = None
+    auth: AuthService | None = None
     embedded: EmbeddedPostgres | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -106,7 +108,9 @@ class Runtime:
         if settings.anon_key is not None and anon_key is None:
             anon_key = settings.anon_key.get_secret_value()
         storage = build_storage(settings)
+        auth = AuthService(settings, keys, mailer) if keys is not None and mailer else None
         return cls(
+            auth=auth,
             settings=settings,
             db=db,
             storage=storage,

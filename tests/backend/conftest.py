@@ -14,27 +14,39 @@ billing).
 
 from __future__ import annotations
 
-import re
-import secrets
-import threading
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+import sys
 from pathlib import Path
-from typing import Any
 
-import httpx
-import psycopg
-import pytest
-from fastapi import FastAPI
-from psycopg import sql
+# pytest puts tests/ on sys.path (rootdir-relative conftest import), where tests/backend/ would
+# make `backend` a namespace package shadowing the real one (the editable install is a meta-path
+# finder, consulted later). With the repo root on sys.path the regular package always wins.
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+for _name in [m for m in sys.modules if m == "backend" or m.startswith("backend.")]:
+    if getattr(sys.modules[_name], "__file__", None) is None:  # a namespace stand-in
+        del sys.modules[_name]
 
-from backend.embedded import EmbeddedPostgres
-from backend.main import create_app
-from backend.migrations import apply_migrations
-from backend.runtime import Runtime
-from backend.settings import Settings
+import re  # noqa: E402
+import secrets  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from backend.embedded import EmbeddedPostgres  # noqa: E402
+from backend.main import create_app  # noqa: E402
+from backend.migrations import apply_migrations  # noqa: E402
+from backend.runtime import Runtime  # noqa: E402
+from backend.settings import Settings  # noqa: E402
 
 TEMPLATE_DB = "nojoin_test_template"
 

@@ -1,0 +1,1 @@
+"""Database backups: signed upload/download URLs into the user's own folder of `user-backups`."""

@@ -1,0 +1,1 @@
+"""Config sync: one JSON settings object per user with optimistic concurrency."""
