@@ -1,6 +1,7 @@
 -- Billing: one subscription row per user (kept in step with Stripe by the webhook), the
--- Stripe events already applied (idempotency), the checkout sessions we handed out, and the
--- per-user-per-day job counter the quota check increments atomically.
+-- Stripe events already applied (idempotency) and the checkout/portal sessions handed out.
+-- The daily job quota counts public.jobs rows under a per-user advisory lock (see
+-- backend/billing/repository.py), so it needs no table of its own.
 -- Users may read their own subscription and counters; only the backend (owner / service_role)
 -- writes, so nobody can upgrade themselves with a direct database write.
 
@@ -52,28 +53,16 @@ CREATE TABLE public.billing_sessions (
     UNIQUE (user_id, kind, idempotency_key)
 );
 
--- Jobs admitted per user per UTC day. The quota check is one conditional upsert on this row,
--- in the job insert's transaction, so parallel submissions cannot overshoot the limit.
-CREATE TABLE public.usage_counters (
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    day     date NOT NULL,
-    jobs    integer NOT NULL DEFAULT 0 CHECK (jobs >= 0),
-    PRIMARY KEY (user_id, day)
-);
-
 ALTER TABLE public.subscriptions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.stripe_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.billing_sessions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.usage_counters ENABLE ROW LEVEL SECURITY;
 
-REVOKE ALL ON public.subscriptions, public.stripe_events, public.billing_sessions,
-    public.usage_counters FROM anon, authenticated;
-GRANT SELECT ON public.subscriptions, public.usage_counters TO authenticated;
-GRANT ALL ON public.subscriptions, public.stripe_events, public.billing_sessions,
-    public.usage_counters TO service_role;
+REVOKE ALL ON public.subscriptions, public.stripe_events, public.billing_sessions
+    FROM anon, authenticated;
+GRANT SELECT ON public.subscriptions TO authenticated;
+GRANT ALL ON public.subscriptions, public.stripe_events, public.billing_sessions
+    TO service_role;
 
 CREATE POLICY subscriptions_select_own ON public.subscriptions
-    FOR SELECT TO authenticated USING (user_id = auth.uid());
-CREATE POLICY usage_counters_select_own ON public.usage_counters
     FOR SELECT TO authenticated USING (user_id = auth.uid());
 -- stripe_events and billing_sessions: no policy for `authenticated` -> no rows at all.

@@ -1,0 +1,72 @@
+"""The seam other domains call before queuing remote work: tier gate + per-tier quotas.
+
+    from backend.billing.gate import admit_job
+    admit_job(conn, runtime, user_id, file_size)   # in the job insert's transaction
+
+Raises ForbiddenError (403, no subscription while the gate is on), PayloadTooLargeError (413,
+file above the plan's limit) or TooManyRequestsError (429 + Retry-After, daily jobs used up).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from backend.billing.dependencies import billing_service
+from backend.billing.service import Admission
+from backend.db import Connection
+from backend.runtime import Runtime
+
+if TYPE_CHECKING:
+    from backend.jobs.admission import JobAdmission
+
+__all__ = [
+    "Admission",
+    "BillingAdmission",
+    "admit_job",
+    "check_entitlement",
+    "install_billing_admission",
+]
+
+
+def check_entitlement(
+    conn: Connection, runtime: Runtime, user_id: uuid.UUID, file_size: int | None = None
+) -> str:
+    """Gate and size check only (nothing reserved): cheap, before an upload is streamed."""
+    return billing_service(runtime).check_entitlement(conn, user_id, file_size)
+
+
+def admit_job(
+    conn: Connection, runtime: Runtime, user_id: uuid.UUID, file_size: int | None = None
+) -> Admission:
+    """Gate, size and one slot of today's job quota, in the caller's transaction (right
+    before the job row is inserted, so a rollback gives the slot back)."""
+    return billing_service(runtime).admit_job(conn, user_id, file_size)
+
+
+class BillingAdmission:
+    """The jobs domain's `JobAdmission` (backend/jobs/admission.py) backed by billing.
+
+    Resolves the BillingService from the app's runtime at call time (the runtime may be
+    started by the lifespan after the app is built)."""
+
+    def __init__(self, app: FastAPI, server_limit: JobAdmission) -> None:
+        self._app = app
+        # The server-wide upload limit still applies; a plan can only be stricter.
+        self._server_limit = server_limit
+
+    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
+        self._server_limit.check_can_submit(conn, user_id, size)
+        runtime: Runtime = self._app.state.runtime
+        admit_job(conn, runtime, user_id, size)
+
+
+def install_billing_admission(app: FastAPI) -> None:
+    """Put the tier gate and quotas in front of every job submission (app factory calls it)."""
+    from backend.jobs.admission import UploadLimitAdmission, install_admission
+    from backend.jobs.settings import JobSettings
+
+    job_settings = getattr(app.state, "job_settings", None) or JobSettings()
+    install_admission(app, BillingAdmission(app, UploadLimitAdmission(job_settings)))
