@@ -136,6 +136,17 @@ def find_loopback(speaker: Any) -> Any:
     )
 
 
+def input_present(device: Any) -> bool:
+    """Is this input (microphone or loopback) still connected?"""
+    sc = soundcard_module()
+    wanted = str(device.id)
+    try:
+        return any(str(m.id) == wanted for m in sc.all_microphones(include_loopback=True))
+    except Exception:  # the sound server itself went away
+        log.debug("cannot list inputs", exc_info=True)
+        return False
+
+
 def _match(name: str, devices: list[Any], kind: str) -> Any:
     for d in devices:
         if name == str(d.id) or name == str(d.name):

@@ -41,6 +41,7 @@ DEFAULT_SAMPLERATE = 48_000
 FLUSH_INTERVAL = 1.0  # seconds between fsyncs: a power cut loses at most this much
 LEVEL_INTERVAL = 0.1  # ~10 Hz meters
 START_TIMEOUT = 10.0
+DEVICE_CHECK_INTERVAL = 1.0  # seconds between checks that a device is still plugged in
 
 
 class Source(enum.IntEnum):
@@ -404,15 +405,25 @@ class Recorder:
 
     def _read(self, src: Source, device: Any) -> None:
         """Reader thread: blocking reads from one device into the queue."""
+        from nojoin.audio import devices
+
         try:
             with device.recorder(
                 samplerate=self.samplerate, channels=[-1], blocksize=self.blocksize
             ) as rec:
+                next_check = time.monotonic() + DEVICE_CHECK_INTERVAL
                 while not self._stop_readers.is_set():
                     data = rec.record(numframes=self.blocksize)
                     now = time.monotonic()
                     self._queue.put(("block", src, np.ascontiguousarray(data[:, 0]), now))
                     self._first_block[src].set()
+                    if now >= next_check:
+                        # PulseAudio >= 14 silently moves the stream of a removed device to
+                        # another one (maybe the microphone into the system channel), so
+                        # look for the device itself rather than waiting for an error.
+                        next_check = now + DEVICE_CHECK_INTERVAL
+                        if not devices.input_present(device):
+                            raise AudioError("it was disconnected")
         except Exception as exc:
             name = self.device_names.get(src, "?")
             message = (

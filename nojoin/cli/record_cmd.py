@@ -204,21 +204,17 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     devs = list_devices()
     if args.json:
-        print(
-            json.dumps(
-                [  # noqa: T201
-                    {
-                        "id": d.id,
-                        "name": d.name,
-                        "kind": d.kind,
-                        "channels": d.channels,
-                        "default": d.is_default,
-                    }
-                    for d in devs
-                ],
-                indent=2,
-            )
-        )
+        table = [
+            {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind,
+                "channels": d.channels,
+                "default": d.is_default,
+            }
+            for d in devs
+        ]
+        print(json.dumps(table, indent=2))  # noqa: T201
         return 0
     for kind, heading in (("microphone", "Microphones"), ("speaker", "Speakers (system audio)")):
         print(f"{heading}:")  # noqa: T201
