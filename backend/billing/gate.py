@@ -22,6 +22,7 @@ from backend.runtime import Runtime
 if TYPE_CHECKING:
     from backend.jobs.admission import JobAdmission
 
+
 __all__ = [
     "Admission",
     "BillingAdmission",
@@ -47,26 +48,37 @@ def admit_job(
 
 
 class BillingAdmission:
-    """The jobs domain's `JobAdmission` (backend/jobs/admission.py) backed by billing.
+    """The jobs domain's `JobAdmission` (backend/jobs/admission.py) backed by billing: the
+    server-wide upload limit first, then the tier gate and per-tier quotas.
 
-    Resolves the BillingService from the app's runtime at call time (the runtime may be
-    started by the lifespan after the app is built)."""
+    Resolves the runtime and the job settings at call time: the lifespan may start them after
+    the app is built."""
 
-    def __init__(self, app: FastAPI, server_limit: JobAdmission) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self._app = app
-        # The server-wide upload limit still applies; a plan can only be stricter.
-        self._server_limit = server_limit
 
-    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
-        self._server_limit.check_can_submit(conn, user_id, size)
+    def _runtime(self) -> Runtime:
         runtime: Runtime = self._app.state.runtime
-        admit_job(conn, runtime, user_id, size)
+        return runtime
+
+    def _upload_limit(self) -> JobAdmission:
+        from backend.jobs.admission import default_admission
+        from backend.jobs.settings import JobSettings
+
+        settings = getattr(self._app.state, "job_settings", None) or JobSettings()
+        return default_admission(settings)
+
+    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+        self._upload_limit().check_can_submit(conn, user_id, size)
+        billing_service(self._runtime()).precheck(conn, user_id, size)
+
+    def admit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
+        self._upload_limit().admit(conn, user_id, size)
+        admit_job(conn, self._runtime(), user_id, size)
 
 
 def install_billing_admission(app: FastAPI) -> None:
-    """Put the tier gate and quotas in front of every job submission (app factory calls it)."""
-    from backend.jobs.admission import UploadLimitAdmission, install_admission
-    from backend.jobs.settings import JobSettings
+    """Put the tier gate and quotas on every job submission (the app factory calls this)."""
+    from backend.jobs.admission import install_admission
 
-    job_settings = getattr(app.state, "job_settings", None) or JobSettings()
-    install_admission(app, BillingAdmission(app, UploadLimitAdmission(job_settings)))
+    install_admission(app, BillingAdmission(app))

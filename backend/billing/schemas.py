@@ -28,6 +28,8 @@ class SubscriptionOut(BaseModel):
     # The server requires a subscription for cloud processing.
     gate_enabled: bool
     provider: Literal["stripe", "offline"]
+    # Daily job and file-size limits apply on this server (the embedded default has none).
+    quotas_enforced: bool
     jobs_today: int
     jobs_per_day: int
     max_file_bytes: int

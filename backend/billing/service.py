@@ -83,6 +83,7 @@ class SubscriptionView:
     can_manage: bool
     gate_enabled: bool
     provider: str
+    quotas_enforced: bool
     jobs_today: int
     jobs_per_day: int
     max_file_bytes: int
@@ -95,6 +96,8 @@ class Admission:
     tier: str
     jobs_today: int
     jobs_per_day: int
+    # False: quotas are off on this server (the numbers above are then 0).
+    enforced: bool
 
 
 def build_provider(settings: BillingSettings) -> BillingProvider:
@@ -128,6 +131,7 @@ class BillingService:
             can_manage=bool(sub and sub.stripe_customer_id),
             gate_enabled=self.settings.gate_enabled,
             provider=self.provider.name,
+            quotas_enforced=self.settings.quotas_enabled,
             jobs_today=repo.jobs_today(conn, user_id),
             jobs_per_day=self.settings.jobs_per_day(tier),
             max_file_bytes=self.settings.max_file_bytes(tier),
@@ -254,6 +258,8 @@ class BillingService:
                 PAYMENT_PROBLEM if past_due else NEEDS_SUBSCRIPTION,
                 code="payment_required" if past_due else "subscription_required",
             )
+        if not self.settings.quotas_enabled:
+            return tier
         limit = self.settings.max_file_bytes(tier)
         if file_size is not None and file_size > limit:
             hint = (
@@ -268,18 +274,14 @@ class BillingService:
             )
         return tier
 
-    def admit_job(
-        self, conn: Connection, user_id: uuid.UUID, file_size: int | None = None
-    ) -> Admission:
-        """Tier gate + file size + jobs-per-day, in the caller's transaction.
-
-        Takes the user's quota lock (held until the transaction ends) and counts today's jobs:
-        called in the transaction that inserts the job, parallel submissions of one user are
-        admitted one at a time and the N+1-th of the day is refused."""
+    def precheck(self, conn: Connection, user_id: uuid.UUID, file_size: int | None) -> None:
+        """Everything `admit_job` checks, reserving nothing: refuse before a long upload."""
         tier = self.check_entitlement(conn, user_id, file_size)
+        if self.settings.quotas_enabled:
+            self._check_daily(conn, tier, repo.jobs_today(conn, user_id))
+
+    def _check_daily(self, conn: Connection, tier: str, used: int) -> int:
         limit = self.settings.jobs_per_day(tier)
-        repo.lock_user_quota(conn, user_id)
-        used = repo.jobs_today(conn, user_id)
         if used >= limit:
             retry_after = repo.seconds_until_utc_midnight(conn)
             hint = " Upgrade to Pro for more." if tier == "free" else ""
@@ -289,7 +291,23 @@ class BillingService:
                 retry_after=retry_after,
                 code="daily_job_quota",
             )
-        return Admission(tier=tier, jobs_today=used, jobs_per_day=limit)
+        return limit
+
+    def admit_job(
+        self, conn: Connection, user_id: uuid.UUID, file_size: int | None = None
+    ) -> Admission:
+        """Tier gate + file size + jobs-per-day, in the caller's transaction.
+
+        Takes the user's quota lock (held until the transaction ends) and counts today's jobs:
+        called in the transaction that inserts the job, parallel submissions of one user are
+        admitted one at a time and the N+1-th of the day is refused."""
+        tier = self.check_entitlement(conn, user_id, file_size)
+        if not self.settings.quotas_enabled:
+            return Admission(tier=tier, jobs_today=0, jobs_per_day=0, enforced=False)
+        repo.lock_user_quota(conn, user_id)
+        used = repo.jobs_today(conn, user_id)
+        limit = self._check_daily(conn, tier, used)
+        return Admission(tier=tier, jobs_today=used, jobs_per_day=limit, enforced=True)
 
     # --- Stripe events ----------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ class BillingSettings(BaseSettings):
     require_subscription: bool | None = None
 
     # --- quotas (per tier) ---
+    # None: quotas apply exactly when the tier gate does (the embedded, single-user default
+    # has neither); true: enforce them on a server without subscriptions too.
+    enforce_quotas: bool | None = None
     quota_free_jobs_per_day: int = Field(default=25, ge=0)
     quota_pro_jobs_per_day: int = Field(default=200, ge=0)
     quota_free_max_file_bytes: int = Field(default=500 * MB, ge=0)
@@ -62,6 +65,12 @@ class BillingSettings(BaseSettings):
         if self.require_subscription is not None:
             return self.require_subscription
         return self.stripe_configured
+
+    @property
+    def quotas_enabled(self) -> bool:
+        if self.enforce_quotas is not None:
+            return self.enforce_quotas
+        return self.gate_enabled
 
     def jobs_per_day(self, tier: str) -> int:
         return self.quota_pro_jobs_per_day if tier == "pro" else self.quota_free_jobs_per_day
