@@ -86,6 +86,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     for router in _routers(settings):
         app.include_router(router)
+    from backend.billing.gate import install_billing_admission
+
+    install_billing_admission(app)
     return app
 
 
