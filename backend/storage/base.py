@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
-from backend.errors import BadRequestError
+from backend.errors import BadRequestError, ServiceUnavailableError
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_KEY_LENGTH = 512
 
 
-class StorageError(RuntimeError):
-    """The storage service failed (network, permissions); not the client's fault."""
+class StorageError(ServiceUnavailableError):
+    """The storage service failed (network, permissions): 503, not the client's fault."""
 
 
 def validate_key(key: str) -> str:
