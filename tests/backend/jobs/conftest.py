@@ -1,0 +1,260 @@
+"""Fixtures for the jobs tests: a real Redis, short generated meetings, a jobs-enabled app
+(short leases) served by uvicorn, worker subprocesses and the local reference result.
+
+Core fixtures (pg_url, runtime, live_server, create_user) come from tests/backend/conftest.py;
+`app` is overridden here so the app carries this module's JobSettings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from backend.jobs.settings import JobSettings
+from backend.main import create_app
+from backend.runtime import Runtime
+from nojoin.models import Transcript
+from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.testing.synth import SynthMeeting, make_meeting, tools_available
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# About 10 s of two people talking: long enough to be a meeting, short enough for CI.
+SHORT_SCRIPT: tuple[tuple[str, str], ...] = (
+    ("alice", "Good morning everyone, let us review the budget for the next quarter."),
+    ("bob", "Thanks Alice. The numbers look fine, but travel costs went up again."),
+)
+TINY_SCRIPT: tuple[tuple[str, str], ...] = (("bob", "Please send me the report today."),)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port, without persistence."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh)")
+    import redis
+
+    workdir = tmp_path_factory.mktemp("redis")
+    for _ in range(3):
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        if proc.poll() is None:
+            break
+    else:
+        raise RuntimeError("redis-server did not start")
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def synth_dir() -> Path:
+    if not tools_available():
+        pytest.skip("espeak-ng and sox are needed (scripts/install-system-deps.sh)")
+    path = Path(os.environ.get("NOJOIN_TEST_AUDIO_DIR", ROOT / ".cache" / "test-audio"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def short_meeting(synth_dir: Path) -> SynthMeeting:
+    return make_meeting(SHORT_SCRIPT, synth_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_meeting(synth_dir: Path) -> SynthMeeting:
+    return make_meeting(TINY_SCRIPT, synth_dir)
+
+
+@pytest.fixture(scope="session")
+def local_results(short_meeting: SynthMeeting) -> dict[bool, Transcript]:
+    """The local strategy's transcripts of `short_meeting`, without and with diarization."""
+    from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
+
+    out: dict[bool, Transcript] = {}
+    with LocalProcessingStrategy() as local:
+        for diarize in (False, True):
+            out[diarize] = local.process(
+                short_meeting.path,
+                ProcessingOptions(model="tiny.en", diarize=diarize),
+                lambda p: None,
+                CancelToken(),
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def job_settings_overrides() -> dict[str, Any]:
+    """Override in a test module, e.g. {"job_dispatch": "embedded"}."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def job_settings(job_settings_overrides: dict[str, Any]) -> JobSettings:
+    values: dict[str, Any] = {
+        "job_dispatch": "none",
+        "job_lease_seconds": 3.0,
+        "job_heartbeat_seconds": 0.5,
+        "job_reaper_interval_seconds": 0.5,
+        "job_backoff_base_seconds": 0.2,
+        "job_backoff_max_seconds": 1.0,
+        "job_poll_seconds": 0.2,
+        "job_redispatch_seconds": 2.0,
+        "job_max_upload_bytes": 5 * 1024 * 1024,
+        "redis_url": None,
+    }
+    values.update(job_settings_overrides)
+    return JobSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def app(runtime: Runtime, job_settings: JobSettings) -> FastAPI:
+    app = create_app(runtime.settings, runtime=runtime)
+    app.state.job_settings = job_settings
+    return app
+
+
+@pytest.fixture(scope="module")
+def http(live_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, timeout=60) as client:
+        yield client
+
+
+def worker_env(runtime: Runtime, job_settings: JobSettings, **extra: str) -> dict[str, str]:
+    """Environment for a `nojoin-worker` subprocess sharing the test app's DB and storage."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "NOJOIN_DATABASE_URL": str(runtime.settings.database_url),
+            "NOJOIN_BACKEND_DATA_DIR": str(runtime.settings.data_dir),
+            "NOJOIN_RUN_MIGRATIONS": "false",
+            "NOJOIN_JOB_LEASE_SECONDS": str(job_settings.job_lease_seconds),
+            "NOJOIN_JOB_HEARTBEAT_SECONDS": str(job_settings.job_heartbeat_seconds),
+            "NOJOIN_JOB_REAPER_INTERVAL_SECONDS": str(job_settings.job_reaper_interval_seconds),
+            "NOJOIN_JOB_BACKOFF_BASE_SECONDS": str(job_settings.job_backoff_base_seconds),
+            "NOJOIN_JOB_BACKOFF_MAX_SECONDS": str(job_settings.job_backoff_max_seconds),
+            "NOJOIN_JOB_POLL_SECONDS": str(job_settings.job_poll_seconds),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.pop("NOJOIN_REDIS_URL", None)
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A `nojoin-worker` subprocess; its log goes to a file for post-mortems."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.jobs.worker_cli", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(
+    runtime: Runtime, job_settings: JobSettings, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, **env: str) -> WorkerProcess:
+        w = WorkerProcess(
+            list(args),
+            worker_env(runtime, job_settings, **env),
+            tmp_path / f"worker{len(started)}.log",
+        )
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
