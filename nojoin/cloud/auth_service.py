@@ -139,23 +139,26 @@ class AuthService:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the lock; deliver the events raised meanwhile after releasing it."""
-        with self._lock:
-            depth = getattr(self._depth, "value", 0)
-            self._depth.value = depth + 1
-            try:
-                yield
-            finally:
-                self._depth.value = depth
-                events: list[AuthEvent] = []
-                if depth == 0:
-                    events, self._queued = self._queued, []
-        for event in events:
-            for listener in list(self._listeners):
+        """Hold the lock; deliver the events raised meanwhile after releasing it (also when
+        the operation raised, e.g. SessionExpiredError after signing out)."""
+        events: list[AuthEvent] = []
+        try:
+            with self._lock:
+                depth = getattr(self._depth, "value", 0)
+                self._depth.value = depth + 1
                 try:
-                    listener(event)
-                except Exception:
-                    log.exception("auth listener %r failed", listener)
+                    yield
+                finally:
+                    self._depth.value = depth
+                    if depth == 0:
+                        events, self._queued = self._queued, []
+        finally:
+            for event in events:
+                for listener in list(self._listeners):
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception("auth listener %r failed", listener)
 
     def _emit(self, kind: AuthEventKind, message: str = "") -> None:
         self._queued.append(AuthEvent(kind, self._account, message))
