@@ -1,0 +1,208 @@
+"""Backups against the real backend (signed local-storage URLs): round trip gives identical
+meetings, a corrupted download or a damaged database is refused and the library stays intact,
+audio travels along when asked."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sqlite3
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cloud_helpers import PASSWORD, Backend, Device, new_email
+
+from nojoin import paths
+from nojoin.cloud.backup_service import BackupService
+from nojoin.cloud.errors import BackupError
+from nojoin.library import Library
+from nojoin.models import Segment, Transcript, Word
+
+MakeDevice = Callable[..., Device]
+
+
+def _fill(lib: Library, n: int = 3) -> None:
+    for i in range(n):
+        m = lib.add_meeting(f"Meeting {i}", duration=60.0 + i)
+        lib.save_transcript(
+            m.id,
+            Transcript(
+                segments=[
+                    Segment(0.0, 2.0, f"hello number {i}", "SPEAKER_00", [Word(0.0, 1.0, "hello")]),
+                    Segment(2.0, 4.0, "and a reply", "SPEAKER_01"),
+                ],
+                language="en",
+                duration=4.0,
+            ),
+        )
+        lib.add_tag(m.id, "weekly")
+        lib.rename_speaker(m.id, "SPEAKER_00", "Alice")
+
+
+def _dump(lib: Library) -> list[tuple[object, ...]]:
+    out = []
+    for m in lib.list_meetings():
+        t = lib.get_transcript(m.id)
+        out.append((m.id, m.title, m.duration, tuple(m.tags), lib.speaker_names(m.id), t.to_dict()))
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def signed_in(device: MakeDevice) -> Device:
+    dev = device("laptop")
+    dev.auth.sign_up(new_email(), PASSWORD)
+    return dev
+
+
+def test_backup_then_restore_gives_identical_meetings(signed_in: Device) -> None:
+    lib = Library()
+    _fill(lib)
+    before = _dump(lib)
+    service = BackupService(signed_in.api, lib.path, device="laptop")
+    stages: list[tuple[str, int, int]] = []
+    entry = service.back_up(progress=lambda s, d, t: stages.append((s, d, t)))
+    assert ("upload", entry.size, entry.size) in stages
+
+    listed = service.list_backups()
+    assert [(b.backup_id, b.device, b.size, b.sha256) for b in listed] == [
+        (entry.backup_id, "laptop", entry.size, entry.sha256)
+    ]
+    assert listed[0].created_at is not None
+
+    # Life goes on while the app keeps the library open: one deleted, one added.
+    lib.delete_meeting(lib.list_meetings()[0].id)
+    lib.add_meeting("Added after the backup")
+    assert _dump(lib) != before
+
+    report = service.restore(listed[0])
+    assert report.meetings == 3
+    assert _dump(lib) == before  # the app's open connection sees the restored library
+    assert lib.integrity_check() == "ok"
+    # The library as it was just before the restore is kept as a rollback copy.
+    with Library(report.rollback_path) as rollback:
+        assert "Added after the backup" in [m.title for m in rollback.list_meetings()]
+    lib.close()
+
+
+def test_corrupted_download_is_refused_and_library_untouched(
+    signed_in: Device, backend: Backend
+) -> None:
+    lib = Library()
+    _fill(lib, 2)
+    service = BackupService(signed_in.api, lib.path)
+    entry = service.back_up()
+    lib.add_meeting("Only in the current library")
+    before = _dump(lib)
+
+    # Damage the stored object on the server (bit rot, a bad proxy, tampering).
+    user = signed_in.auth.account
+    assert user is not None
+    [stored] = list(
+        (backend.data_dir / "storage" / user.user_id / "backups").glob(f"{entry.backup_id}*")
+    )
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    with pytest.raises(BackupError, match="checksum does not match"):
+        service.restore(service.list_backups()[0])
+    assert _dump(lib) == before
+    assert lib.integrity_check() == "ok"
+    assert not list(lib.path.parent.glob("restore-rollback/*"))  # never got that far
+    lib.close()
+
+
+def _archive(tmp: Path, db_bytes: bytes, *, manifest_sha: str | None = None) -> Path:
+    manifest = {
+        "format": 1,
+        "database": {
+            "name": "library.sqlite3",
+            "sha256": manifest_sha or hashlib.sha256(db_bytes).hexdigest(),
+        },
+        "audio": [],
+    }
+    path = tmp / "b.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("library.sqlite3", db_bytes),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_damaged_database_in_backup_fails_integrity_check(tmp_path: Path) -> None:
+    lib = Library()
+    _fill(lib, 1)
+    before = _dump(lib)
+    lib.close()
+    digest = _sha(lib.path)
+    # A backup whose database is damaged inside (valid checksum of damaged bytes).
+    src = tmp_path / "src.sqlite3"
+    with Library(src) as other:
+        _fill(other, 40)
+    conn = sqlite3.connect(src)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    raw = bytearray(src.read_bytes())
+    for offset in range(4096 * 3, len(raw) - 4096, 4096):  # scribble over b-tree pages
+        raw[offset + 8 : offset + 40] = b"\xa5" * 32
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    with pytest.raises(BackupError, match="damaged|integrity"):
+        service.restore_archive(_archive(tmp_path, bytes(raw)))
+    assert _sha(paths.library_path()) == digest  # not one byte changed
+    with Library() as again:
+        assert _dump(again) == before
+
+
+def test_archive_that_is_not_a_backup_is_refused(tmp_path: Path) -> None:
+    lib = Library()
+    _fill(lib, 1)
+    before = _dump(lib)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"this is not gzip")
+    with pytest.raises(BackupError, match="damaged"):
+        service.restore_archive(junk)
+    with pytest.raises(BackupError, match="does not match its manifest"):
+        service.restore_archive(_archive(tmp_path, b"x" * 100, manifest_sha="0" * 64))
+    assert _dump(lib) == before
+    lib.close()
+
+
+def test_backup_with_audio_restores_files_on_another_computer(
+    signed_in: Device, tmp_path: Path
+) -> None:
+    lib = Library()
+    audio = paths.audio_dir() / "2026" / "standup.flac"
+    audio.parent.mkdir(parents=True)
+    audio.write_bytes(b"fLaC" + bytes(range(256)) * 64)
+    m = lib.add_meeting("Stand-up", audio_path=audio, duration=3.0)
+    service = BackupService(signed_in.api, lib.path)
+    entry = service.back_up(include_audio=True)
+    assert entry.includes_audio
+    lib.close()
+
+    # Another computer: different data folder, empty library.
+    other_data = tmp_path / "other-computer"
+    other = BackupService(
+        signed_in.api, other_data / "library.sqlite3", audio_dir=other_data / "audio"
+    )
+    (other_data).mkdir()
+    Library(other.library_path).close()
+    [listed] = other.list_backups()
+    report = other.restore(listed)
+    assert report.audio_files == 1
+    restored_audio = other_data / "audio" / "2026" / "standup.flac"
+    assert restored_audio.read_bytes() == audio.read_bytes()
+    with Library(other.library_path) as restored:
+        assert restored.get_meeting(m.id).audio_path == str(restored_audio)
