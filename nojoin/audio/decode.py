@@ -150,8 +150,9 @@ def to_wav16(
 
 def float_to_pcm16(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
     """Float [-1, 1] to little-endian int16 PCM."""
-    scaled = np.clip(samples, -1.0, 1.0) * 32767.0
-    return np.round(scaled).astype("<i2")
+    # x32768 and clip: the exact inverse of FFmpeg's s16 -> float (/32768), so PCM round-trips.
+    scaled = np.round(np.asarray(samples, dtype=np.float64) * 32768.0)
+    return np.clip(scaled, -32768, 32767).astype("<i2")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -189,14 +190,20 @@ def _open(p: Path) -> Any:
 
 
 def _audio_stream(container: Any, p: Path) -> Any:
+    if str(container.format.name) in _NOT_MEDIA:
+        raise AudioError(
+            f"{p.name} is not a readable audio or video file (it looks like text). "
+            "Use a common format such as WAV, MP3, M4A, FLAC, OGG, MP4 or MKV."
+        )
     streams = list(container.streams.audio)
     if not streams:
-        kinds = sorted({s.type for s in container.streams}) or ["nothing"]
-        raise AudioError(
-            f"{p.name} has no audio track (it contains {', '.join(kinds)}); "
-            "choose a file with sound in it."
-        )
+        what = "only video" if any(s.type == "video" for s in container.streams) else "no streams"
+        raise AudioError(f"{p.name} has no audio track ({what}); choose a file with sound in it.")
     return streams[0]
+
+
+# FFmpeg demuxers that accept almost any bytes (plain text renders as ANSI "video").
+_NOT_MEDIA = frozenset({"tty"})
 
 
 def _frames(container: Any, stream: Any, p: Path) -> Iterator[Any]:

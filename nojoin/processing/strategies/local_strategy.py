@@ -57,6 +57,7 @@ class LocalProcessingStrategy:
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self._job = 0
+        self._answered = False
         # Shared with the finalizer, so a forgotten strategy still stops its worker.
         self._holder: list[_Worker | None] = [None]
         weakref.finalize(self, _stop_worker_ref, self._holder)
@@ -83,7 +84,8 @@ class LocalProcessingStrategy:
             self._job += 1
             job = self._job
             workdir = Path(tempfile.mkdtemp(prefix="nojoin-job-"))
-            finished = False
+            # True once the worker answered this job (result or a reported error) and is idle.
+            self._answered = False
             try:
                 worker.conn.send(
                     (
@@ -94,11 +96,9 @@ class LocalProcessingStrategy:
                         os.fspath(workdir),
                     )
                 )
-                transcript = self._wait(worker, job, progress, cancel)
-                finished = True
-                return transcript
+                return self._wait(worker, job, progress, cancel)
             finally:
-                if not finished:
+                if not self._answered:
                     # Cancelled, crashed, or the callback raised: the worker may still be busy
                     # with this job, so it goes.
                     self._stop_worker()
@@ -148,8 +148,10 @@ class LocalProcessingStrategy:
                 _, _, stage, fraction, message = msg
                 progress(Progress(stage, float(fraction), eta.update(float(fraction)), message))
             elif kind == "result":
+                self._answered = True
                 return Transcript.from_dict(msg[2])
             elif kind == "error":
+                self._answered = True
                 raise _error_from(msg[2], msg[3])
 
     def _ensure_worker(self) -> _Worker:
