@@ -1,0 +1,95 @@
+"""`nojoin-backend` on a fresh data dir: embedded PostgreSQL + built-in auth, /health served,
+clean shutdown on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "backend-home"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOJOIN_")}
+    env["NOJOIN_DATA_DIR"] = str(tmp_path / "desktop")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.main", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        anon_key = None
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while anon_key is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("NOJOIN_ANON_KEY="):
+                anon_key = line.strip().split("=", 1)[1]
+        assert anon_key, f"no anon key printed; stderr: {proc.stderr.read() if proc.stderr else ''}"
+
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None and health.status_code == 200
+        body = health.json()
+        assert body["mode"] == "embedded" and body["database"] == "ok"
+        assert body["auth"] == "builtin" and body["anon_key"] == anon_key
+        assert (data_dir / "pgdata" / "PG_VERSION").exists()
+        key_file = data_dir / "auth" / "jwt_es256.pem"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    # The embedded server was stopped with the API.
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+
+
+def test_bad_database_url_fails_with_a_clear_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOJOIN_")}
+    env["NOJOIN_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    env["NOJOIN_BUILTIN_AUTH"] = "true"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.main",
+            "--port",
+            str(_free_port()),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 1
+    assert "could not start" in proc.stderr
