@@ -458,7 +458,7 @@ class Recorder:
         counts = [0, 0]
         while True:
             try:
-                item = self._queue.get(timeout=LEVEL_INTERVAL / 2)
+                item = self._queue.get(timeout=LEVEL_INTERVAL / 4)
             except queue.Empty:
                 item = None
             if item is not None:
@@ -509,7 +509,8 @@ class Recorder:
                 ]
                 self._emit("levels", Levels(levels[0], levels[1], self.elapsed))
                 peaks, sq, counts = [0.0, 0.0], [0.0, 0.0], [0, 0]
-                last_level = now
+                # Keep a steady ~10 Hz rather than drifting late by one poll each time.
+                last_level = max(last_level + LEVEL_INTERVAL, now - LEVEL_INTERVAL)
             if now - last_flush >= FLUSH_INTERVAL:
                 self._file.flush()  # libsndfile: sf_write_sync -> fsync
                 last_flush = now
