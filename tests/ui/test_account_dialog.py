@@ -1,0 +1,181 @@
+"""Account dialog with a fake AccountService: what the user sees for each plan, Upgrade and
+Manage opening the browser, the dialog updating itself after checkout, errors shown."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from PySide6.QtCore import QUrl
+
+from nojoin.cloud.billing_client import AccountStatus
+from nojoin.cloud.errors import OfflineError, RateLimitedError
+from nojoin.ui.account_dialog import AccountDialog
+
+pytestmark = [pytest.mark.gui]
+
+FREE = AccountStatus(
+    tier="free",
+    status="active",
+    entitled=False,
+    current_period_end=None,
+    cancel_at_period_end=False,
+    can_manage=False,
+    gate_enabled=True,
+    provider="stripe",
+    quotas_enforced=True,
+    jobs_today=0,
+    jobs_per_day=2,
+    max_file_bytes=500 * 1024 * 1024,
+)
+PRO = replace(
+    FREE,
+    tier="pro",
+    entitled=True,
+    can_manage=True,
+    current_period_end=datetime(2026, 12, 22, 12, tzinfo=UTC),
+    jobs_today=3,
+    jobs_per_day=200,
+)
+
+
+class FakeAccount:
+    """Answers from `statuses` in turn (the last one repeats); records every call and the
+    thread it ran on."""
+
+    def __init__(self, *statuses: AccountStatus) -> None:
+        self.statuses = list(statuses)
+        self.calls: list[str] = []
+        self.threads: set[int] = set()
+        self.checkout_keys: list[str] = []
+        self.fail: Exception | None = None
+
+    def _note(self, name: str) -> None:
+        self.calls.append(name)
+        self.threads.add(threading.get_ident())
+        if self.fail is not None:
+            raise self.fail
+
+    def subscription(self) -> AccountStatus:
+        self._note("subscription")
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+    def checkout_url(self, idempotency_key: str) -> str:
+        self._note("checkout")
+        self.checkout_keys.append(idempotency_key)
+        return "https://checkout.stripe.com/c/pay/cs_test_1"
+
+    def portal_url(self, idempotency_key: str) -> str:
+        self._note("portal")
+        return "https://billing.stripe.com/p/session/test_1"
+
+
+class Browser:
+    def __init__(self, works: bool = True) -> None:
+        self.opened: list[str] = []
+        self.works = works
+
+    def __call__(self, url: QUrl) -> bool:
+        self.opened.append(url.toString())
+        return self.works
+
+
+def _dialog(qtbot, service: FakeAccount, browser: Browser | None = None, **kw) -> AccountDialog:
+    dialog = AccountDialog(service, open_url=browser or Browser(), **kw)
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_free_user_sees_upgrade_and_checkout_opens_in_the_browser(qtbot) -> None:
+    service = FakeAccount(FREE, FREE, PRO)
+    browser = Browser()
+    dialog = _dialog(qtbot, service, browser, poll_interval_ms=20)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    assert dialog.plan_label.text() == "Free"
+    assert dialog.cloud_label.text().startswith("Not included")
+    assert dialog.usage_label.text().startswith("0 of 2 cloud jobs")
+    assert not dialog.upgrade_button.isHidden() and dialog.manage_button.isHidden()
+    assert threading.get_ident() not in service.threads  # never blocks the UI thread
+
+    with qtbot.wait_signal(dialog.url_opened, timeout=5000) as opened:
+        dialog.upgrade_button.click()
+    assert opened.args == ["https://checkout.stripe.com/c/pay/cs_test_1"]
+    assert browser.opened == ["https://checkout.stripe.com/c/pay/cs_test_1"]
+    assert "Finish the payment in your browser" in dialog.message_label.text()
+
+    # The dialog polls until the webhook has made the user Pro, then says so.
+    qtbot.waitUntil(lambda: dialog.plan_label.text() == "Nojoin Pro", timeout=5000)
+    assert "Welcome to Nojoin Pro" in dialog.message_label.text()
+    assert dialog.upgrade_button.isHidden() and not dialog.manage_button.isHidden()
+    assert dialog.period_label.text().startswith("Renews on ")
+
+
+def test_same_checkout_session_on_a_second_click(qtbot) -> None:
+    service = FakeAccount(FREE)
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    for _ in range(2):
+        with qtbot.wait_signal(dialog.url_opened, timeout=5000):
+            dialog.upgrade_button.click()
+    assert len(service.checkout_keys) == 2 and len(set(service.checkout_keys)) == 1
+
+
+def test_pro_user_manages_the_subscription(qtbot) -> None:
+    service = FakeAccount(replace(PRO, cancel_at_period_end=True))
+    browser = Browser()
+    dialog = _dialog(qtbot, service, browser)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    assert (dialog.plan_label.text(), dialog.status_label.text()) == ("Nojoin Pro", "Active")
+    assert dialog.period_label.text().startswith("Ends on ")
+    assert dialog.cloud_label.text() == "Included"
+    with qtbot.wait_signal(dialog.url_opened, timeout=5000):
+        dialog.manage_button.click()
+    assert browser.opened == ["https://billing.stripe.com/p/session/test_1"]
+
+
+def test_payment_problem_points_to_manage_not_upgrade(qtbot) -> None:
+    service = FakeAccount(replace(PRO, status="past_due", entitled=False))
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    assert dialog.status_label.text() == "Payment problem"
+    assert dialog.upgrade_button.isHidden() and not dialog.manage_button.isHidden()
+    assert "payment did not go through" in dialog.message_label.text()
+
+
+def test_server_without_subscriptions(qtbot) -> None:
+    service = FakeAccount(replace(FREE, gate_enabled=False, quotas_enforced=False, jobs_today=4))
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    assert "does not require a subscription" in dialog.cloud_label.text()
+    assert dialog.usage_label.text() == "4 cloud jobs"
+
+
+def test_errors_are_shown_and_refresh_recovers(qtbot) -> None:
+    service = FakeAccount(FREE)
+    service.fail = OfflineError()
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(
+        lambda: "Cannot reach Nojoin Cloud" in dialog.message_label.text(), timeout=5000
+    )
+    assert dialog.refresh_button.isEnabled()
+
+    service.fail = None
+    with qtbot.wait_signal(dialog.loaded, timeout=5000):
+        dialog.refresh_button.click()
+    assert dialog.plan_label.text() == "Free"
+
+    service.fail = RateLimitedError("Too many requests to Nojoin Cloud. Wait 5 s, then try again.")
+    with qtbot.wait_signal(dialog.failed, timeout=5000) as failed:
+        dialog.upgrade_button.click()
+    assert failed.args == ["Too many requests to Nojoin Cloud. Wait 5 s, then try again."]
+
+
+def test_browser_that_cannot_open_shows_the_address(qtbot) -> None:
+    service = FakeAccount(FREE)
+    dialog = _dialog(qtbot, service, Browser(works=False))
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    dialog.upgrade_button.click()
+    qtbot.waitUntil(lambda: "Open this address" in dialog.message_label.text(), timeout=5000)
+    assert "cs_test_1" in dialog.message_label.text()
