@@ -30,7 +30,13 @@ import numpy.typing as npt
 
 from nojoin import paths
 from nojoin.audio.align import Aligner
-from nojoin.audio.recovery import JournalLock, finalize_file, new_entry, unique_path
+from nojoin.audio.recovery import (
+    JournalLock,
+    finalize_file,
+    new_entry,
+    repair_wav,
+    unique_path,
+)
 from nojoin.audio.title import meeting_title
 from nojoin.errors import AudioError
 from nojoin.models import Meeting, MeetingStatus
@@ -228,6 +234,7 @@ class Recorder:
 
         self._state = RecorderState.IDLE
         self._state_lock = threading.Lock()
+        self._stopping = False
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._stop_readers = threading.Event()
         self._first_block = [threading.Event(), threading.Event()]
@@ -302,8 +309,13 @@ class Recorder:
     def stop(self, *, discard_short: bool = True) -> RecordingResult:
         """Stop, close the file and (with a store) add the meeting. Safe to call once."""
         with self._state_lock:
-            if self._state in (RecorderState.IDLE, RecorderState.STARTING, RecorderState.STOPPED):
+            if self._stopping or self._state in (
+                RecorderState.IDLE,
+                RecorderState.STARTING,
+                RecorderState.STOPPED,
+            ):
                 raise AudioError("The recorder is not running.")
+            self._stopping = True
         self._queue.put(("stop", time.monotonic()))
         self._stop_readers.set()
         if self._writer is not None:
@@ -527,7 +539,11 @@ class Recorder:
         assert self._partial is not None and self._final is not None
         assert self._started_at is not None
         if self._file is not None:
-            self._file.close()  # writes the final WAV sizes
+            try:
+                self._file.close()  # writes the final WAV sizes
+            except Exception as exc:  # e.g. the disk filled up: fix the sizes ourselves
+                log.warning("closing %s failed (%s); repairing its header", self._partial, exc)
+                repair_wav(self._partial)
             self._file = None
         duration = self._frames_written / self.samplerate
         result = RecordingResult(

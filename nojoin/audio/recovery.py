@@ -72,10 +72,12 @@ class JournalLock:
         self.entry = entry
         tmp = entry.journal_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(entry), indent=2), encoding="utf-8")
-        os.replace(tmp, entry.journal_path)
-        self._fh: IO[str] | None = open(entry.journal_path, encoding="utf-8")  # noqa: SIM115
+        # Lock before the rename (the lock follows the inode) so that no other process can
+        # ever see this entry unlocked and "recover" a recording that is just starting.
+        self._fh: IO[str] | None = open(tmp, encoding="utf-8")  # noqa: SIM115
         if fcntl is not None:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(tmp, entry.journal_path)
 
     def release(self, *, delete: bool) -> None:
         if self._fh is not None:
