@@ -20,22 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from supabase import Client, ClientOptions, create_client
-from supabase_auth import SyncSupportedStorage
-from supabase_auth.constants import STORAGE_KEY
-from supabase_auth.errors import (
-    AuthApiError,
-    AuthRetryableError,
-    AuthSessionMissingError,
-    AuthWeakPasswordError,
-)
-from supabase_auth.errors import (
-    AuthError as SupabaseAuthError,
-)
-from supabase_auth.types import AuthChangeEvent, Session
 
+from nojoin.cloud import supabase_lazy as sb
 from nojoin.cloud.errors import (
     AuthError,
     CloudError,
@@ -47,6 +36,11 @@ from nojoin.cloud.errors import (
 )
 from nojoin.cloud.session_storage import KeyringSessionStorage
 from nojoin.cloud.settings import CloudSettings, discover_anon_key, load_cloud_settings
+
+if TYPE_CHECKING:
+    from supabase import Client
+    from supabase_auth import SyncSupportedStorage
+    from supabase_auth.types import AuthChangeEvent, Session
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +98,15 @@ class AuthService:
     def __init__(
         self,
         settings: CloudSettings | None = None,
-        storage: SyncSupportedStorage | None = None,
+        storage: SyncSupportedStorage | KeyringSessionStorage | None = None,
         *,
         refresh_margin: float = REFRESH_MARGIN_SECONDS,
         auto_refresh: bool = True,
         timeout: float = 15.0,
     ) -> None:
         self.settings = settings or load_cloud_settings()
-        self.storage: SyncSupportedStorage = storage or KeyringSessionStorage(
-            self.settings.server_id
+        self.storage: SyncSupportedStorage | KeyringSessionStorage = (
+            storage or KeyringSessionStorage(self.settings.server_id)
         )
         self.refresh_margin = refresh_margin
         self.auto_refresh = auto_refresh
@@ -176,11 +170,11 @@ class AuthService:
 
     def stored_session(self) -> Session | None:
         """The session as stored in the keyring (no network)."""
-        raw = self.storage.get_item(STORAGE_KEY)
+        raw = self.storage.get_item(sb.STORAGE_KEY)
         if not raw:
             return None
         try:
-            session = Session.model_validate_json(raw)
+            session = sb.session_type().model_validate_json(raw)
         except ValueError:
             log.warning("the stored Nojoin Cloud session is unreadable; ignoring it")
             return None
@@ -200,8 +194,9 @@ class AuthService:
             self.settings.require()
             anon_key = self.settings.anon_key or discover_anon_key(self.settings.api_url)
             self._http = httpx.Client(timeout=self._timeout, follow_redirects=True)
-            options = ClientOptions(
-                storage=self.storage,
+            supabase = sb.supabase()
+            options = supabase.ClientOptions(
+                storage=sb.as_storage(self.storage),
                 persist_session=True,
                 # Refreshing is ours: supabase's timer silently gives up on a refused
                 # refresh, and two refreshes racing on one rotating token revoke it.
@@ -211,7 +206,7 @@ class AuthService:
                 # verifier behind in the keyring.
                 flow_type="implicit",
             )
-            client = create_client(self.settings.auth_url, anon_key, options)
+            client = supabase.create_client(self.settings.auth_url, anon_key, options)
             client.auth.on_auth_state_change(self._on_supabase_event)
             self._client = client
         return self._client
@@ -251,7 +246,7 @@ class AuthService:
                     client.auth.get_user(session.access_token)
                     self._schedule(session)
                 self._emit(AuthEventKind.SIGNED_IN)
-            except SupabaseAuthError as exc:
+            except sb.errors().AuthError as exc:
                 if _session_dead(exc):
                     self._expire()
                     return None
@@ -272,7 +267,7 @@ class AuthService:
         with self._locked():
             try:
                 response = self._supabase().auth.sign_up({"email": email, "password": password})
-            except SupabaseAuthError as exc:
+            except sb.errors().AuthError as exc:
                 raise _translate(exc, "create the account") from exc
             return _account(response.session) if response.session else None
 
@@ -285,7 +280,7 @@ class AuthService:
                 response = self._supabase().auth.sign_in_with_password(
                     {"email": email, "password": password}
                 )
-            except SupabaseAuthError as exc:
+            except sb.errors().AuthError as exc:
                 raise _translate(exc, "sign in") from exc
             if response.session is None:
                 raise AuthError("Sign-in did not complete. Confirm your email address first.")
@@ -299,7 +294,7 @@ class AuthService:
         with self._locked():
             try:
                 self._supabase().auth.reset_password_for_email(email)
-            except SupabaseAuthError as exc:
+            except sb.errors().AuthError as exc:
                 raise _translate(exc, "send the reset email") from exc
 
     def sign_out(self) -> None:
@@ -311,9 +306,9 @@ class AuthService:
                 return
             try:
                 self._supabase().auth.sign_out({"scope": "local"})
-            except (SupabaseAuthError, CloudError, httpx.HTTPError) as exc:
+            except (sb.errors().AuthError, CloudError, httpx.HTTPError) as exc:
                 log.info("could not revoke the session on the server: %s", exc)
-            self.storage.remove_item(STORAGE_KEY)
+            self.storage.remove_item(sb.STORAGE_KEY)
             if self._account is not None:
                 self._account = None
                 self._emit(AuthEventKind.SIGNED_OUT)
@@ -367,7 +362,7 @@ class AuthService:
     def _refresh_locked(self, session: Session) -> Session:
         try:
             response = self._supabase().auth.refresh_session(session.refresh_token)
-        except SupabaseAuthError as exc:
+        except sb.errors().AuthError as exc:
             if _session_dead(exc):
                 self._expire()
                 raise SessionExpiredError() from exc
@@ -380,7 +375,7 @@ class AuthService:
 
     def _expire(self, message: str = "") -> None:
         self._cancel_timer()
-        self.storage.remove_item(STORAGE_KEY)
+        self.storage.remove_item(sb.STORAGE_KEY)
         had_account = self._account is not None
         self._account = None
         if had_account:
@@ -439,13 +434,13 @@ def _remaining(session: Session) -> float:
     return float(session.expires_at or 0) - time.time()
 
 
-def _session_dead(exc: SupabaseAuthError) -> bool:
+def _session_dead(exc: Any) -> bool:
     """The server refused the session itself (not the network or a server fault)."""
-    if isinstance(exc, AuthRetryableError):
+    if isinstance(exc, sb.errors().AuthRetryableError):
         return False
-    if isinstance(exc, AuthSessionMissingError):
+    if isinstance(exc, sb.errors().AuthSessionMissingError):
         return True
-    return isinstance(exc, AuthApiError) and exc.status in (400, 401, 403, 404)
+    return isinstance(exc, sb.errors().AuthApiError) and exc.status in (400, 401, 403, 404)
 
 
 _CODE_MESSAGES = {
@@ -463,13 +458,13 @@ _CODE_MESSAGES = {
 }
 
 
-def _translate(exc: SupabaseAuthError, action: str) -> CloudError:
+def _translate(exc: Any, action: str) -> CloudError:
     """A supabase auth error as one of ours, with a message a user can act on."""
-    if isinstance(exc, AuthRetryableError):
+    if isinstance(exc, sb.errors().AuthRetryableError):
         return OfflineError(
             f"Cannot reach Nojoin Cloud to {action}. Check your internet connection and try again."
         )
-    if isinstance(exc, AuthWeakPasswordError):
+    if isinstance(exc, sb.errors().AuthWeakPasswordError):
         reasons = ", ".join(str(r) for r in exc.reasons) if exc.reasons else ""
         return AuthError(
             "This password is too weak"

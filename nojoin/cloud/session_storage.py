@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-
-import keyring
-from keyring.errors import KeyringError, PasswordDeleteError
-from supabase_auth import SyncSupportedStorage
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +18,9 @@ PART_SIZE = 1200
 _PARTS_PREFIX = "nojoin-parts:"
 
 
-class KeyringSessionStorage(SyncSupportedStorage):
-    """`SyncSupportedStorage` over `keyring`, namespaced by server (`server_id`)."""
+class KeyringSessionStorage:
+    """supabase's `SyncSupportedStorage` interface over `keyring`, namespaced by server
+    (`server_id`). Registered as a virtual subclass when the supabase client is built."""
 
     def __init__(self, server_id: str, service: str = SERVICE) -> None:
         self.service = service
@@ -41,6 +39,7 @@ class KeyringSessionStorage(SyncSupportedStorage):
         return name if part is None else f"{name}#{part}"
 
     def get_item(self, key: str) -> str | None:
+        keyring, (KeyringError, _) = _keyring()
         with self._lock:
             if not self._keyring_ok:
                 return self._memory.get(key)
@@ -61,6 +60,7 @@ class KeyringSessionStorage(SyncSupportedStorage):
             return "".join(p for p in parts if p is not None)
 
     def set_item(self, key: str, value: str) -> None:
+        keyring, (KeyringError, _) = _keyring()
         with self._lock:
             if not self._keyring_ok:
                 self._memory[key] = value
@@ -80,6 +80,7 @@ class KeyringSessionStorage(SyncSupportedStorage):
                 self._memory[key] = value
 
     def remove_item(self, key: str) -> None:
+        _, (KeyringError, _) = _keyring()
         with self._lock:
             self._memory.pop(key, None)
             if not self._keyring_ok:
@@ -90,6 +91,7 @@ class KeyringSessionStorage(SyncSupportedStorage):
                 log.warning("could not delete the session from the keyring: %s", exc)
 
     def _delete(self, key: str) -> None:
+        keyring, (_, PasswordDeleteError) = _keyring()
         head = keyring.get_password(self.service, self._name(key))
         count = 0
         if head is not None and head.startswith(_PARTS_PREFIX):
@@ -111,3 +113,11 @@ class KeyringSessionStorage(SyncSupportedStorage):
                 exc,
             )
         self._keyring_ok = False
+
+
+def _keyring() -> tuple[Any, tuple[type[Exception], type[Exception]]]:
+    """keyring, imported on first use (it is slow to import and start-up should be fast)."""
+    import keyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    return keyring, (KeyringError, PasswordDeleteError)

@@ -185,3 +185,11 @@ def test_offline_at_start_up_keeps_the_session(cloud_env: Backend) -> None:
     assert offline.account == account
     assert offline.access_token()  # the stored token is still valid for a while
     offline.close()
+
+
+def test_lazy_storage_key_matches_supabase() -> None:
+    from supabase_auth.constants import STORAGE_KEY as real
+
+    from nojoin.cloud import supabase_lazy
+
+    assert supabase_lazy.STORAGE_KEY == real
