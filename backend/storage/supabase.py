@@ -54,9 +54,13 @@ class SupabaseStorage:
     def _path(self, key: str) -> str:
         return f"{self.bucket}/{quote(validate_key(key))}"
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _call(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         try:
-            return self.http.request(method, url, headers=self._headers, **kwargs)
+            return self.http.request(
+                method, url, headers={**self._headers, **(headers or {})}, **kwargs
+            )
         except httpx.HTTPError as exc:
             raise StorageError(f"Supabase Storage unreachable: {exc}") from exc
 
@@ -99,7 +103,7 @@ class SupabaseStorage:
             "POST",
             f"{self.api}/object/{self._path(key)}",
             content=chunks(),
-            headers={**self._headers, "Content-Type": "application/octet-stream"},
+            headers={"Content-Type": "application/octet-stream"},
         )
         self._ok(resp, "upload")
         info = self.stat(key)
