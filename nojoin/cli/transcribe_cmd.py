@@ -65,6 +65,7 @@ def register(sub: Any) -> None:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from nojoin import export
+    from nojoin.audio.decode import probe
     from nojoin.cli import CliError
     from nojoin.processing.pipeline import Pipeline
     from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
@@ -91,6 +92,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         batched=args.batched,
     )
     path = Path(args.file).expanduser()
+    probe(path)  # a bad file fails here, before a progress bar or a library entry appears
     library: Any = None
     if not args.no_save:
         from nojoin.library import Library
@@ -124,13 +126,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
-    """A rich progress bar on stderr (plain lines when stderr is not a terminal)."""
+    """A rich progress bar on stderr; plain one-line-per-stage output when stderr is not a terminal."""
 
     def __init__(self) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._console = Console(stderr=True)
+        self._live = self._console.is_terminal
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -143,15 +146,20 @@ class _ProgressBar:
         self._last_stage = ""
 
     def __enter__(self) -> _ProgressBar:
-        self._progress.start()
+        if self._live:
+            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        if self._live:
+            self._progress.stop()
 
     def update(self, p: Any) -> None:
-        self._progress.update(self._task, completed=p.fraction, description=p.message or p.stage)
-        if not self._console.is_terminal and p.stage != self._last_stage:
-            # No live bar in logs and pipes: one line per stage instead.
+        if self._live:
+            self._progress.update(
+                self._task, completed=p.fraction, description=p.message or p.stage
+            )
+        elif p.stage != self._last_stage:
+            # Logs and pipes get one line per stage instead of a redrawn bar.
             self._console.print(f"{p.stage}: {p.message}", highlight=False)
         self._last_stage = p.stage
