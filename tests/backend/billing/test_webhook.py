@@ -352,3 +352,51 @@ async def test_events_for_unknown_users_are_acknowledged_without_effect(
         subscription_event("customer.subscription.updated", new_id("sub"), new_id("cus"), "active"),
     )
     assert resp.json()["outcome"] == "ignored: unknown customer"
+
+
+async def test_invoice_events_in_the_older_api_shape(
+    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+) -> None:
+    """Before API 2025-03-31 the invoice carried `subscription` at the top level."""
+    user = create_user()
+    t = int(time.time())
+    customer, subscription = await _subscribe(client, user, created=t)
+    failed = event(
+        "invoice.payment_failed",
+        {
+            "id": new_id("in"),
+            "object": "invoice",
+            "customer": customer,
+            "subscription": subscription,
+        },
+        created=t + 1,
+    )
+    assert (await deliver(client, failed)).json()["outcome"] == "applied"
+    state = await _sub(client, user)
+    assert (state["tier"], state["status"], state["entitled"]) == ("pro", "past_due", False)
+
+
+def test_manual_grant_ends_on_its_date() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from backend.billing.repository import Subscription
+
+    def grant(end: datetime) -> Subscription:
+        return Subscription(
+            user_id=uuid.uuid4(),
+            tier="pro",
+            status="active",
+            stripe_status="manual",
+            stripe_customer_id=None,
+            stripe_subscription_id=None,
+            stripe_price_id=None,
+            current_period_start=None,
+            current_period_end=end,
+            cancel_at_period_end=False,
+            last_event_at=None,
+            last_event_id=None,
+            updated_at=datetime.now(UTC),
+        )
+
+    assert grant(datetime.now(UTC) + timedelta(days=1)).entitled
+    assert not grant(datetime.now(UTC) - timedelta(seconds=1)).entitled
