@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from backend.billing.dependencies import billing_service
 from backend.billing.service import Admission
+from backend.billing.settings import BillingSettings
 from backend.db import Connection
 from backend.runtime import Runtime
 
@@ -78,7 +79,25 @@ class BillingAdmission:
 
 
 def install_billing_admission(app: FastAPI) -> None:
-    """Put the tier gate and quotas on every job submission (the app factory calls this)."""
+    """Put the tier gate and quotas on every job submission (the app factory calls this).
+
+    Reads the billing settings once here so a misconfiguration stops start-up with a clear
+    message instead of failing the first request."""
     from backend.jobs.admission import install_admission
 
+    check_billing_settings(BillingSettings())
+
     install_admission(app, BillingAdmission(app))
+
+
+def check_billing_settings(settings: BillingSettings) -> None:
+    """Raise ValueError for settings that cannot work together."""
+    if settings.provider_name == "stripe" and settings.stripe_api_key is None:
+        raise ValueError("NOJOIN_BILLING_PROVIDER=stripe needs NOJOIN_STRIPE_API_KEY.")
+    if settings.stripe_configured and not settings.stripe_price_id:
+        raise ValueError("NOJOIN_STRIPE_API_KEY is set but NOJOIN_STRIPE_PRICE_ID is not.")
+    if settings.stripe_configured and settings.stripe_webhook_secret is None:
+        raise ValueError(
+            "NOJOIN_STRIPE_API_KEY is set but NOJOIN_STRIPE_WEBHOOK_SECRET is not: "
+            "subscriptions could never be activated."
+        )

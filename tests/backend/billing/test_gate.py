@@ -266,3 +266,24 @@ def test_embedded_default_has_no_gate_and_no_quotas(monkeypatch: pytest.MonkeyPa
     assert "sk_test_123" not in repr(configured)
     monkeypatch.setenv("NOJOIN_REQUIRE_SUBSCRIPTION", "false")
     assert not BillingSettings().gate_enabled
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NOJOIN_QUOTA_PRO_JOBS_PER_DAY": "lots"}, "quota_pro_jobs_per_day"),
+        ({"NOJOIN_BILLING_PROVIDER": "stripe"}, "needs NOJOIN_STRIPE_API_KEY"),
+        ({"NOJOIN_STRIPE_API_KEY": "sk_test_1"}, "NOJOIN_STRIPE_PRICE_ID"),
+        (
+            {"NOJOIN_STRIPE_API_KEY": "sk_test_1", "NOJOIN_STRIPE_PRICE_ID": "price_1"},
+            "NOJOIN_STRIPE_WEBHOOK_SECRET",
+        ),
+    ],
+)
+def test_bad_billing_settings_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, runtime: Runtime, env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        create_app(runtime.settings, runtime=runtime)
