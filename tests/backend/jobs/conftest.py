@@ -51,6 +51,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: fl
         time.sleep(step)
 
 
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., Any]:
+    return wait_until
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

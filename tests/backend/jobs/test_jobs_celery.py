@@ -1,0 +1,136 @@
+"""Production dispatch: the API sends job ids through a real Redis to a real Celery worker
+(`nojoin-worker --mode celery`, a subprocess) running the engine; duplicates and lost
+messages are harmless because the database row is the truth."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from backend.jobs.celery_app import CeleryDispatcher, make_celery
+from backend.jobs.settings import JobSettings
+from backend.runtime import Runtime
+from nojoin.models import Transcript
+from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.strategies.remote_strategy import RemoteProcessingStrategy, StaticConnection
+from nojoin.testing.synth import SynthMeeting
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def job_settings_overrides(redis_url: str) -> dict[str, Any]:
+    return {"job_dispatch": "celery", "redis_url": redis_url}
+
+
+@pytest.fixture(scope="module")
+def user(create_user: Callable[..., Any]) -> Any:
+    return create_user()
+
+
+@pytest.fixture
+def remote(live_server: str, user: Any) -> Iterator[RemoteProcessingStrategy]:
+    strategy = RemoteProcessingStrategy(
+        StaticConnection(live_server, user.token), poll_initial=0.1, poll_max=0.5
+    )
+    yield strategy
+    strategy.close()
+
+
+@pytest.fixture
+def celery_worker(start_worker: Callable[..., Any], redis_url: str) -> Any:
+    return start_worker("--mode", "celery", "--worker-id", "gpu1", NOJOIN_REDIS_URL=redis_url)
+
+
+def scalar(runtime: Runtime, sql: str, *params: Any) -> Any:
+    with runtime.db.transaction() as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+def test_celery_worker_result_equals_local_and_duplicates_are_harmless(
+    remote: RemoteProcessingStrategy,
+    runtime: Runtime,
+    job_settings: JobSettings,
+    short_meeting: SynthMeeting,
+    local_results: dict[bool, Transcript],
+    celery_worker: Any,
+    wait_until: Callable[..., Any],
+) -> None:
+    try:
+        got = remote.process(
+            short_meeting.path,
+            ProcessingOptions(model="tiny.en", diarize=False),
+            lambda p: None,
+            CancelToken(),
+        )
+    except Exception:
+        print(celery_worker.log())
+        raise
+    assert got.to_dict() == local_results[False].to_dict()
+    job_id = uuid.UUID(str(remote.last_job_id))
+    assert scalar(runtime, "SELECT worker_id FROM public.jobs WHERE id = %s", job_id) == "gpu1"
+
+    # The same job id delivered again (a redelivery, a duplicate send): claimed by no one.
+    dispatcher = CeleryDispatcher(make_celery(job_settings), job_settings.celery_queue)
+    dispatcher([job_id, job_id])
+    dispatcher.close()
+    wait_until(
+        lambda: celery_worker.log().count(f"job {job_id} not claimable") >= 2,
+        30,
+        "the worker to ack the duplicates",
+    )
+    assert (
+        scalar(
+            runtime,
+            "SELECT count(*) FROM public.job_events WHERE job_id = %s AND event = 'completed'",
+            job_id,
+        )
+        == 1
+    )
+    assert (
+        scalar(runtime, "SELECT count(*) FROM public.gpu_usage_logs WHERE job_id = %s", job_id) == 1
+    )
+    assert scalar(runtime, "SELECT attempts FROM public.jobs WHERE id = %s", job_id) == 1
+
+
+def test_lost_broker_message_is_redispatched(
+    remote: RemoteProcessingStrategy,
+    runtime: Runtime,
+    redis_url: str,
+    tiny_meeting: SynthMeeting,
+    start_worker: Callable[..., Any],
+) -> None:
+    """Redis loses the queued message (restart without persistence): the API's maintenance
+    loop sends the still-QUEUED job again and a worker started afterwards completes it."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        outcome["t"] = remote.process(
+            tiny_meeting.path,
+            ProcessingOptions(model="tiny.en", diarize=False),
+            lambda p: None,
+            CancelToken(),
+        )
+
+    t = threading.Thread(target=run)
+    t.start()
+    # No worker yet: wait for the message, then throw it away.
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 30
+    while r.llen("nojoin-jobs") == 0:
+        assert time.monotonic() < deadline, "no message reached Redis"
+        time.sleep(0.02)
+    r.flushall()
+    r.close()
+    worker = start_worker("--mode", "celery", "--worker-id", "gpu2", NOJOIN_REDIS_URL=redis_url)
+    t.join(timeout=90)
+    assert not t.is_alive(), worker.log()
+    assert "report" in outcome["t"].text.lower()
