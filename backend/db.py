@@ -61,7 +61,7 @@ class Database:
             return False
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -69,7 +69,8 @@ def get_database(request: Request) -> Database:
 def get_session(request: Request) -> Iterator[Connection]:
     """Commit when the endpoint returns, roll back when it raises (unless the error says
     `keep_changes`, see errors.BackendError)."""
-    with get_database(request).pool.connection() as conn:
+    db: Database = request.app.state.db
+    with db.pool.connection() as conn:
         try:
             yield conn
         except BackendError as exc:

@@ -132,7 +132,8 @@ class Runtime:
             self.embedded.stop()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a trivial lookup must not cost a threadpool hop per request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -15,7 +15,8 @@ from backend.runtime import RuntimeDep
 _bearer = HTTPBearer(auto_error=False, description="Supabase access token")
 
 
-def bearer_token(
+# async dependencies: run on the event loop, no threadpool hop (verification is ~0.1 ms CPU).
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
@@ -23,11 +24,13 @@ def bearer_token(
     return credentials.credentials
 
 
-def current_user(runtime: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> AuthUser:
+async def current_user(
+    runtime: RuntimeDep, token: Annotated[str, Depends(bearer_token)]
+) -> AuthUser:
     return runtime.verifier.verify(token)
 
 
-def current_user_id(user: Annotated[AuthUser, Depends(current_user)]) -> uuid.UUID:
+async def current_user_id(user: Annotated[AuthUser, Depends(current_user)]) -> uuid.UUID:
     return user.id
 
 

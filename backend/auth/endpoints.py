@@ -26,7 +26,7 @@ from backend.runtime import RuntimeDep
 _HEADERS = {"X-Supabase-Api-Version": SUPABASE_API_VERSION, "Cache-Control": "no-store"}
 
 
-def require_apikey(
+async def require_apikey(
     runtime: RuntimeDep, apikey: Annotated[str | None, Header()] = None
 ) -> AuthService:
     """The built-in server and the anon key; 401 without a matching `apikey` header."""
@@ -40,7 +40,7 @@ def require_apikey(
 AuthServiceDep = Annotated[AuthService, Depends(require_apikey)]
 
 
-def _caller(runtime: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> AuthUser:
+async def _caller(runtime: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> AuthUser:
     return runtime.verifier.verify(token)
 
 

@@ -9,6 +9,7 @@ any key is looked at, which rules out alg-confusion (e.g. HS256 signed with a pu
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from backend.errors import ServiceUnavailableError, UnauthorizedError
 logger = logging.getLogger(__name__)
 
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
+CACHE_SECONDS = 300
+CACHE_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class TokenVerifier:
             else None
         )
         self._hs256 = hs256_secret
+        # token -> (user, valid until). A token string is immutable, so a verified result can be
+        # reused until the token expires (bounded, and at most CACHE_SECONDS so a key removed
+        # from the JWKS stops working soon). Saves the signature check on every request.
+        self._cache: dict[str, tuple[AuthUser, float]] = {}
         self.algorithms: tuple[str, ...] = ("HS256",) if hs256_secret else ASYMMETRIC_ALGORITHMS
 
     def _key_for(self, token: str, header: dict[str, Any]) -> Any:
@@ -116,6 +123,18 @@ class TokenVerifier:
         return claims
 
     def verify(self, token: str) -> AuthUser:
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        user = self._verify_uncached(token)
+        exp = float(user.claims["exp"]) + self.leeway
+        if len(self._cache) >= CACHE_MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[token] = (user, min(exp, now + CACHE_SECONDS))
+        return user
+
+    def _verify_uncached(self, token: str) -> AuthUser:
         claims = self.decode(token)
         try:
             user_id = uuid.UUID(str(claims["sub"]))
