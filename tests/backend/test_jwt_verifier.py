@@ -152,3 +152,32 @@ def test_hs256_mode_is_exclusive(runtime: Runtime, create_user: Callable) -> Non
         verifier.verify(user.token)
     with pytest.raises(ValueError):
         TokenVerifier(audience="a", issuer=None, hs256_secret=secret, jwks_url="http://x")
+
+
+def test_verified_token_cache_never_outlives_the_token(
+    runtime: Runtime, create_user: Callable, token_for: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runtime.keys is not None
+    verifier = TokenVerifier(
+        audience="authenticated",
+        issuer=runtime.settings.issuer,
+        leeway=0,
+        static_keys=[jwt.PyJWK(runtime.keys.public_jwk)],
+    )
+    user = create_user()
+    now = time.time()
+    token = token_for(user.id, exp=int(now) + 5)
+    assert verifier.verify(token).id == user.id
+
+    def refuse(token: str) -> Any:
+        raise UnauthorizedError("checked again")
+
+    monkeypatch.setattr(verifier, "_verify_uncached", refuse)
+    assert verifier.verify(token).id == user.id  # served from the cache while valid
+    monkeypatch.setattr(time, "time", lambda: now + 10)  # past exp: the cache must not answer
+    with pytest.raises(UnauthorizedError, match="checked again"):
+        verifier.verify(token)
+    # A forged variant of a cached token is a different string: never a cache hit.
+    head, payload, sig = token.split(".")
+    with pytest.raises(UnauthorizedError):
+        verifier.verify(f"{head}.{payload}.{sig[:-2]}AA")
