@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = 900
     backup_max_bytes: int = 2 * 1024**3
     backup_retention: int = 10
+    # Unfinished upload URLs a user may hold at once (each reserves a row until it expires).
+    backup_max_pending: int = 5
     s3_bucket: str = "user-backups"
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

@@ -15,7 +15,12 @@ from datetime import UTC, datetime, timedelta
 from backend.backups.repository import BackupRepository, Row
 from backend.backups.schemas import BackupOut, DownloadUrlResponse, UploadUrlResponse
 from backend.db import Connection
-from backend.errors import ConflictError, NotFoundError, PayloadTooLargeError
+from backend.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+)
 from backend.settings import Settings
 from backend.storage.base import StorageProvider
 
@@ -53,6 +58,12 @@ class BackupService:
                 code="backup_too_large",
             )
         self.reconcile(conn, user_id)
+        if len(self.repo.pending(conn, user_id)) >= self.settings.backup_max_pending:
+            raise TooManyRequestsError(
+                "Too many unfinished backup uploads. Finish one or wait for its link to expire.",
+                retry_after=self.settings.url_ttl_seconds,
+                code="too_many_pending_uploads",
+            )
         backup_id = uuid.uuid4()
         key = self.object_key(user_id, backup_id)
         ttl = self.settings.url_ttl_seconds

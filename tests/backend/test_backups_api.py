@@ -264,3 +264,20 @@ async def test_retention_keeps_the_newest(
     assert [b["name"] for b in listed] == ["b2", "b1"]
     assert isinstance(runtime.storage, LocalStorage)
     assert not (runtime.storage.root / str(user.id) / "backups" / f"{ids[0]}.sqlite3").exists()
+
+
+async def test_unfinished_uploads_are_capped(
+    client: httpx.AsyncClient, create_user: Callable
+) -> None:
+    user = create_user()
+    for i in range(5):
+        await _request_upload(client, user.headers, f"pending {i}".encode())
+    resp = await client.post(
+        "/api/v1/backups/generate-upload-url",
+        json={"name": "one too many", "size": 3, "sha256": "a" * 64},
+        headers=user.headers,
+    )
+    assert resp.status_code == 429 and resp.headers["retry-after"]
+    # Other users are not affected.
+    other = create_user()
+    assert (await _request_upload(client, other.headers, b"fine"))["backup_id"]
