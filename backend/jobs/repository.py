@@ -269,10 +269,20 @@ _CLAIM_SET = """
 """
 
 
+def _relaxed_commit(conn: Connection) -> None:
+    """Claims and heartbeats may skip the WAL flush at commit (about 8x the throughput here).
+
+    Safe because losing one in a database crash only ever moves a job *back*: a lost claim
+    leaves it QUEUED, a lost heartbeat makes its lease expire sooner; the worker's next fenced
+    write then fails and it stops. Completion, failure and cancel stay fully durable."""
+    conn.execute("SET LOCAL synchronous_commit = off")
+
+
 def claim_next(
     conn: Connection, worker_id: str, lease_seconds: float, kinds: list[str] | None = None
 ) -> Lease | None:
     """Claim the most urgent due job (optionally of `kinds`); None when nothing is claimable."""
+    _relaxed_commit(conn)
     row = conn.execute(
         f"""
         UPDATE public.jobs SET {_CLAIM_SET}
@@ -296,6 +306,7 @@ def claim_job(
 ) -> Lease | None:
     """Claim one specific job (a Celery task names it); None if it is not claimable now
     (already taken, finished, canceled, or waiting out a retry backoff)."""
+    _relaxed_commit(conn)
     row = conn.execute(
         f"""
         UPDATE public.jobs SET {_CLAIM_SET}
@@ -329,6 +340,7 @@ def heartbeat(
     stage: str | None = None,
 ) -> HeartbeatResult:
     """Extend the lease (and record progress) if `token` still holds it."""
+    _relaxed_commit(conn)
     row = conn.execute(
         """
         UPDATE public.jobs SET
