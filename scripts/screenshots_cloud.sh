@@ -68,7 +68,8 @@ keyring.set_keyring(MemoryKeyring())
 if sys.version_info < (3, 12):
     import ctypes
 
-    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+    for _immortal in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(_immortal)).value += 1 << 40
 out = Path(sys.argv[1])
 app = QApplication.instance() or QApplication([])
 

@@ -9,13 +9,14 @@ The composition root creates the instance once with `init(...)`; others get it w
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from nojoin.cloud.api_client import ApiClient
 from nojoin.cloud.auth_service import Account, AuthEvent, AuthEventKind, AuthService
@@ -61,25 +62,19 @@ class CloudTask(QObject):
         self.progress.emit(stage, done, total)
 
 
-class _Runner(QRunnable):
-    def __init__(self, task: CloudTask, fn: Callable[[CloudTask], Any]) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._task = task
-        self._fn = fn
-
-    def run(self) -> None:
-        try:
-            result = self._fn(self._task)
-        except NojoinError as exc:
-            self._task.failed.emit(exc)
-        except Exception as exc:
-            log.exception("cloud task %s crashed", self._task.name)
-            self._task.failed.emit(CloudError(f"Unexpected error in {self._task.name}: {exc}"))
-        else:
-            self._task.completed.emit(result)
-        finally:
-            self._task.finished.emit()
+def _run_task(task: CloudTask, fn: Callable[[CloudTask], Any]) -> None:
+    """Body of a worker: run `fn`, report through the task's signals (queued to the UI)."""
+    try:
+        result = fn(task)
+    except NojoinError as exc:
+        task.failed.emit(exc)
+    except Exception as exc:
+        log.exception("cloud task %s crashed", task.name)
+        task.failed.emit(CloudError(f"Unexpected error in {task.name}: {exc}"))
+    else:
+        task.completed.emit(result)
+    finally:
+        task.finished.emit()
 
 
 class CloudManager(QObject):
@@ -129,6 +124,7 @@ class CloudManager(QObject):
         self._bulk.setMaxThreadCount(1)
         self._sync_running = False
         self._sync_again = False
+        self._closed = False
         self._retry = 0
         self._retry_timer = QTimer(self)
         self._retry_timer.setSingleShot(True)
@@ -156,6 +152,9 @@ class CloudManager(QObject):
         return self.run("restore the session", self._do_restore, on_done=self._after_restore)
 
     def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._retry_timer.stop()
         self._poll_timer.stop()
         for task in list(self._tasks):
@@ -200,20 +199,33 @@ class CloudManager(QObject):
         bulk: bool = False,
     ) -> CloudTask:
         """Run `fn(task)` on a worker thread; callbacks and signals arrive on the UI thread."""
-        task = CloudTask(name, self)
+        # No Qt parent and no deleteLater: the manager holds the only reference until the task
+        # finished; deleteLater'd tasks let a new task's wrapper collide with a dead one.
+        task = CloudTask(name)
         self._tasks.add(task)
         if on_done is not None:
             task.completed.connect(on_done)
         if on_error is not None:
             task.failed.connect(on_error)
         task.finished.connect(lambda: self._forget(task))
-        (self._bulk if bulk else self._serial).start(_Runner(task, fn))
+        # Started on the next event-loop turn, so that callers can connect to the task's
+        # signals first (a fast worker could otherwise finish before anyone listens).
+        pool = self._bulk if bulk else self._serial
+
+        def start() -> None:
+            if self._closed:
+                task.failed.emit(CloudError("Cloud Mode was shut down."))
+                task.finished.emit()
+                return
+            pool.start(functools.partial(_run_task, task, fn))
+
+        QTimer.singleShot(0, start)
         return task
 
     def _forget(self, task: CloudTask) -> None:
         task.done = True
-        self._tasks.discard(task)
-        task.deleteLater()
+        # Not from inside the task's own signal: drop the reference on the next loop turn.
+        QTimer.singleShot(0, lambda: self._tasks.discard(task))
 
     # ------------------------------------------------------------------ accounts
 
