@@ -7,13 +7,17 @@ and rolls back when it raises. Services and repositories never commit; code outs
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import anyio
 import psycopg
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -29,6 +33,10 @@ class Database:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
+        self.max_size = max_size
+        self._limiters: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, anyio.CapacityLimiter
+        ] = weakref.WeakKeyDictionary()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url,
             min_size=min_size,
@@ -51,6 +59,17 @@ class Database:
             with conn.transaction():
                 yield conn
 
+    def request_limiter(self) -> anyio.CapacityLimiter:
+        """At most `max_size` requests hold or wait for a connection; the rest wait here,
+        on the event loop, without occupying a worker thread. Without this, threads blocked in
+        `pool.getconn()` can fill the threadpool while the requests that hold the connections
+        wait for a thread to run their endpoint: a deadlock until the pool timeout."""
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.max_size)
+        return limiter
+
     def ping(self) -> bool:
         try:
             with self.pool.connection(timeout=2.0) as conn:
@@ -66,24 +85,34 @@ async def get_database(request: Request) -> Database:
     return db
 
 
-def get_session(request: Request) -> Iterator[Connection]:
+async def get_session(request: Request) -> AsyncIterator[Connection]:
     """Commit when the endpoint returns, roll back when it raises (unless the error says
     `keep_changes`, see errors.BackendError)."""
     db: Database = request.app.state.db
-    with db.pool.connection() as conn:
+    async with db.request_limiter():
+        conn = await run_in_threadpool(db.pool.getconn)
+        commit = False
         try:
             yield conn
+            commit = True
         except BackendError as exc:
-            if exc.keep_changes:
-                conn.commit()
-            else:
-                conn.rollback()
+            commit = exc.keep_changes
             raise
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
+        finally:
+            # One thread hop for commit/rollback + return to the pool; shielded so a client
+            # disconnect cannot leak the connection.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_finish, db, conn, commit)
+
+
+def _finish(db: Database, conn: Connection, commit: bool) -> None:
+    try:
+        if commit:
             conn.commit()
+        else:
+            conn.rollback()
+    finally:
+        db.pool.putconn(conn)
 
 
 # scope="function": commit happens before the response is sent, so a client that gets a 200

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def backend_settings_overrides() -> dict[str, Any]:
-    return {"config_max_bytes": 2048}
+    # A tiny pool makes the many-concurrent-requests test below meaningful.
+    return {"config_max_bytes": 2048, "db_pool_max": 2}
 
 
 async def test_round_trip_and_versions(client: httpx.AsyncClient, create_user: Callable) -> None:
@@ -71,6 +73,20 @@ async def test_concurrent_first_writes_one_wins(
 
     codes = sorted(await asyncio.gather(*(put(str(i)) for i in range(6))))
     assert codes == [200] + [409] * 5
+
+
+async def test_more_concurrent_requests_than_threads_and_connections(
+    client: httpx.AsyncClient, create_user: Callable
+) -> None:
+    """80 requests at once > 40 worker threads > 2 connections: no deadlock, all answered.
+    (Requests that wait for a connection must not sit on worker threads the connection
+    holders need.)"""
+    user = create_user()
+    with anyio.fail_after(30):
+        responses = await asyncio.gather(
+            *(client.get("/api/v1/config", headers=user.headers) for _ in range(80))
+        )
+    assert [r.status_code for r in responses] == [200] * 80
 
 
 async def test_users_are_isolated(client: httpx.AsyncClient, create_user: Callable) -> None:
