@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -123,7 +125,8 @@ def _free_port() -> int:
 
 def _start_backend(
     url: str, data_dir: Path, env_extra: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Start `nojoin-backend` on a free port; return (process, base URL, anon key)."""
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -136,18 +139,24 @@ def _start_backend(
             **env_extra,
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.main", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "backend.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.main", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, base
+                # Printed at start-up (the anon key is public by design).
+                found = re.search(r"anon key: (\S+)", log_path.read_text(errors="replace"))
+                assert found, "nojoin-backend printed no anon key"
+                return proc, base, found.group(1)
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -155,8 +164,7 @@ def _start_backend(
         time.sleep(0.1)
 
 
-def _sign_up(base: str) -> str:
-    anon = httpx.get(f"{base}/health").json()["anon_key"]
+def _sign_up(base: str, anon: str) -> str:
     r = httpx.post(
         f"{base}/auth/v1/signup",
         headers={"apikey": anon},
@@ -174,10 +182,14 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
         RemoteProcessingStrategy,
         StaticConnection,
     )
-    from nojoin.testing.synth import THREE_SPEAKERS, make_meeting
+    from nojoin.testing.synth import make_meeting
 
-    meeting = make_meeting(THREE_SPEAKERS, ROOT / ".cache" / "test-audio", min_duration=60.0)
-    print(f"  meeting: {meeting.duration:.1f} s, 3 speakers")
+    script = (
+        ("alice", "Good morning everyone, let us review the budget for the next quarter."),
+        ("bob", "Thanks Alice. The numbers look fine, but travel costs went up again."),
+    )
+    meeting = make_meeting(script, ROOT / ".cache" / "test-audio", min_duration=59.0)
+    print(f"  meeting: {meeting.duration:.1f} s, 2 speakers")
     options = ProcessingOptions(model="tiny.en", diarize=True)
     out: dict[str, float] = {}
     with LocalProcessingStrategy() as local:
@@ -185,13 +197,13 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         local_t = local.process(meeting.path, options, lambda p: None, CancelToken())
         out["local_s"] = time.perf_counter() - t0
-    proc, base = _start_backend(
+    proc, base, anon = _start_backend(
         url,
         work / "e2e-backend",
         {"NOJOIN_JOB_DISPATCH": "embedded", "NOJOIN_JOB_POLL_SECONDS": "1"},
     )
     try:
-        remote = RemoteProcessingStrategy(StaticConnection(base, _sign_up(base)))
+        remote = RemoteProcessingStrategy(StaticConnection(base, _sign_up(base, anon)))
         remote.process(meeting.path, options, lambda p: None, CancelToken())  # warm-up
         t0 = time.perf_counter()
         remote_t = remote.process(meeting.path, options, lambda p: None, CancelToken())
@@ -226,7 +238,7 @@ def _write_big_wav(path: Path, size_bytes: int) -> None:
 def bench_upload_memory(url: str, work: Path, size_mb: int) -> dict[str, float]:
     big = work / "big.wav"
     _write_big_wav(big, size_mb * 1024 * 1024)
-    proc, base = _start_backend(
+    proc, base, anon = _start_backend(
         url,
         work / "upload-backend",
         {
@@ -236,7 +248,7 @@ def bench_upload_memory(url: str, work: Path, size_mb: int) -> dict[str, float]:
         },
     )
     try:
-        token = _sign_up(base)
+        token = _sign_up(base, anon)
         ps = psutil.Process(proc.pid)
         baseline = ps.memory_info().rss
         peak = baseline
@@ -281,6 +293,8 @@ def main() -> int:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
     args = parser.parse_args()
+    # SIGTERM runs the clean-up below too (stops the embedded PostgreSQL).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     work = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     os.chmod(work, 0o755)  # the embedded server runs as its own user
     pg = EmbeddedPostgres(work / "pgdata", cleanup="delete")
@@ -297,7 +311,7 @@ def main() -> int:
             f"4 vs 1 worker: {claims['nojoin-4w'] / claims['nojoin-1w']:.2f}x"
         )
         if not args.skip_e2e:
-            print("2. remote vs local, 60 s meeting, tiny.en + diarization, warm engines")
+            print("2. remote vs local, ~60 s meeting, tiny.en + diarization, warm engines")
             bench_e2e(url, work)
         if not args.skip_upload:
             print(f"3. API memory during a {args.upload_mb} MB upload")

@@ -34,6 +34,15 @@ def install_runner(run_job: RunJob | None) -> None:
 def make_celery(settings: JobSettings) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("Celery dispatch needs NOJOIN_REDIS_URL (e.g. redis://host:6379/0).")
+    if settings.job_visibility_timeout_seconds < settings.job_max_audio_seconds:
+        # Redis would redeliver a task whose worker is still busy with a long recording;
+        # harmless (the claim fences it) but it keeps a second worker needlessly busy.
+        logger.warning(
+            "NOJOIN_JOB_VISIBILITY_TIMEOUT_SECONDS (%d) is shorter than the longest allowed "
+            "recording (%.0f s); raise it above the longest job.",
+            settings.job_visibility_timeout_seconds,
+            settings.job_max_audio_seconds,
+        )
     app = Celery("nojoin", broker=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

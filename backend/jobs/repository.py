@@ -426,7 +426,7 @@ def fail(
             finished_at = CASE WHEN %(retry)s AND attempts < max_attempts AND NOT cancel_requested
                                THEN NULL ELSE now() END,
             lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-            dispatched_at = NULL, error = %(error)s, stage = NULL
+            dispatched_at = NULL, error = %(error)s, stage = NULL, progress = 0
         WHERE id = %(id)s AND lease_token = %(token)s AND status = 'PROCESSING'
         RETURNING status, attempts
         """,
@@ -455,7 +455,7 @@ def release(conn: Connection, lease: Lease) -> bool:
         UPDATE public.jobs SET
             status = 'QUEUED', attempts = greatest(attempts - 1, 0), run_after = now(),
             lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, dispatched_at = NULL,
-            stage = NULL
+            stage = NULL, progress = 0
         WHERE id = %s AND lease_token = %s AND status = 'PROCESSING'
         RETURNING attempts
         """,
@@ -514,7 +514,8 @@ def reap_expired(
             run_after = now() + make_interval(secs => least(%(max)s,
                         %(base)s * power(2, greatest(j.attempts - 1, 0)))
                         * (0.5 + random() * 0.5)),
-            lease_token = NULL, lease_expires_at = NULL, dispatched_at = NULL, stage = NULL
+            lease_token = NULL, lease_expires_at = NULL, dispatched_at = NULL, stage = NULL,
+            progress = 0
         FROM expired WHERE j.id = expired.id
         RETURNING j.id, j.status, j.attempts, j.error, j.worker_id AS old_worker
         """,

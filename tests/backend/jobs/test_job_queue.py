@@ -202,10 +202,12 @@ def test_reaper_requeues_with_backoff_then_fails(
     job = add_job(runtime, user.id, max_attempts=2)
     lease1 = queue.claim_next("dead-worker")
     assert lease1 is not None
+    assert queue.heartbeat(lease1, progress=0.5, stage="transcribing").held
     expire_lease(runtime, job)
     assert queue.reap().requeued == 1
     r = row(runtime, job)
     assert r["status"] == "QUEUED" and r["lease_token"] is None and r["attempts"] == 1
+    assert r["progress"] == 0 and r["stage"] is None  # the retry starts from scratch
     # attempt 1 -> base 10 s with jitter in [0.5, 1.0]
     delay = r["run_after"] - count_now(runtime)
     assert timedelta(seconds=4.5) <= delay <= timedelta(seconds=10.5)
