@@ -154,7 +154,7 @@ def _start_backend(
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                 # Printed at start-up (the anon key is public by design).
-                found = re.search(r"anon key: (\S+)", log_path.read_text(errors="replace"))
+                found = re.search(r"NOJOIN_ANON_KEY=(\S+)", log_path.read_text(errors="replace"))
                 assert found, "nojoin-backend printed no anon key"
                 return proc, base, found.group(1)
         except httpx.TransportError:

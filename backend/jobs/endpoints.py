@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,9 +13,11 @@ from backend.db import SessionDep
 from backend.errors import PayloadTooLargeError
 from backend.jobs import service
 from backend.jobs.admission import JobAdmissionDep
+from backend.jobs.repository import CANCELED
 from backend.jobs.runtime import JobsRuntimeDep
 from backend.jobs.schemas import JobCreated, JobStatus, JobSummary
 from backend.jobs.upload import FILE_FIELD, PARAMS_FIELD, receive_multipart
+from backend.jobs.worker import delete_input
 from backend.runtime import RuntimeDep
 
 ROUTE_PREFIX = "/api/v1/jobs"
@@ -132,8 +134,19 @@ def list_jobs(
     responses={k: _ERRORS[k] for k in (401, 404, 409)},
     summary="Cancel a queued job, or ask the worker to stop a running one",
 )
-def cancel_job(job_id: str, user_id: CurrentUserId, conn: SessionDep) -> JobStatus:
-    return JobStatus.from_row(service.cancel_job(conn, user_id, job_id))
+def cancel_job(
+    job_id: str,
+    user_id: CurrentUserId,
+    conn: SessionDep,
+    runtime: RuntimeDep,
+    jobs: JobsRuntimeDep,
+    background: BackgroundTasks,
+) -> JobStatus:
+    job = service.cancel_job(conn, user_id, job_id)
+    if job.status == CANCELED and not jobs.settings.job_keep_inputs:
+        # Canceled while queued: no worker will touch it; drop the audio after the commit.
+        background.add_task(delete_input, jobs.queue, runtime.storage, job.id)
+    return JobStatus.from_row(job)
 
 
 def _accepted(job_id: str, *, replayed: bool) -> JSONResponse:

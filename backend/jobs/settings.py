@@ -46,6 +46,8 @@ class JobSettings(BaseSettings):
     job_visibility_timeout_seconds: int = Field(default=12 * 3600, ge=60)
     # How long an idle pull worker sleeps between polls when nothing wakes it.
     job_poll_seconds: float = Field(default=2.0, gt=0)
+    # Keep uploaded audio after its job finished (default: delete it, keep the transcript).
+    job_keep_inputs: bool = False
     # Engine settings for workers.
     job_device: str = "auto"
     job_default_model: str = "tiny.en"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from backend.jobs import kinds
 from backend.jobs.queue import JobQueue
-from backend.jobs.repository import CANCELED, Lease
+from backend.jobs.repository import CANCELED, FINISHED, Lease
 from backend.jobs.settings import JobSettings
 from backend.storage.base import StorageProvider
 from nojoin.errors import AudioError, CancelledError, ModelNotFoundError, NojoinError
@@ -179,7 +179,16 @@ class JobProcessor:
 
     def process(self, lease: Lease) -> str:
         """Run a leased job to a final write. Returns what happened: COMPLETED, FAILED,
-        QUEUED (retry later), CANCELED, or "lost" (the lease went elsewhere: nothing written)."""
+        QUEUED (retry later), CANCELED, or "lost" (the lease went elsewhere: nothing written).
+
+        Once the job is finished its uploaded audio is deleted (the transcript is kept),
+        unless NOJOIN_JOB_KEEP_INPUTS is set."""
+        outcome = self._process(lease)
+        if outcome in FINISHED and not self.settings.job_keep_inputs:
+            delete_input(self.queue, self.storage, lease.job_id)
+        return outcome
+
+    def _process(self, lease: Lease) -> str:
         job = lease.job
         cancel = CancelToken()
         self._current = cancel
@@ -262,6 +271,16 @@ class JobProcessor:
         key = f"{lease.job.user_id}/jobs/{lease.job_id}/result.json"
         self.storage.put(key, io.BytesIO(data))
         self.queue.add_output(lease, key, len(data))
+
+
+def delete_input(queue: JobQueue, storage: StorageProvider, job_id: uuid.UUID) -> None:
+    """Best effort: a leftover object costs storage, never correctness."""
+    try:
+        key = queue.input_path(job_id)
+        if key is not None:
+            storage.delete(key)
+    except Exception:
+        logger.warning("could not delete the input of job %s", job_id, exc_info=True)
 
 
 def _message(exc: BaseException) -> str:

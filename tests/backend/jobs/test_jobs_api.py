@@ -233,6 +233,7 @@ def test_requires_sign_in(http: httpx.Client, tiny_meeting: SynthMeeting) -> Non
 
 
 def test_cancel_queued_then_finished_is_409(
+    wait_until: Any,
     http: httpx.Client,
     runtime: Runtime,
     job_settings: JobSettings,
@@ -241,8 +242,12 @@ def test_cancel_queued_then_finished_is_409(
 ) -> None:
     user = create_user()
     job_id = submit(http, user, tiny_meeting.path).json()["job_id"]
+    key = job_rows(runtime, user.id)[0]["storage_path"]
+    assert runtime.storage.stat(key) is not None
     r = http.post(f"{JOBS}/{job_id}/cancel", headers=user.headers)
     assert r.status_code == 202 and r.json()["status"] == "CANCELED"
+    # No worker will ever need the audio of a job canceled while queued: it is deleted.
+    wait_until(lambda: runtime.storage.stat(key) is None, 10, "the input to be deleted")
     again = http.post(f"{JOBS}/{job_id}/cancel", headers=user.headers)
     assert again.status_code == 409 and "already canceled" in again.json()["detail"]
 

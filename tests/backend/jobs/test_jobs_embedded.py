@@ -107,6 +107,13 @@ def test_remote_result_equals_local(
 
     stored = json.loads(b"".join(runtime.storage.iter_bytes(out["storage_path"])))
     assert stored == got.to_dict()
+    # The uploaded audio is deleted once the job is done; the transcript stays.
+    inp = db_one(
+        runtime,
+        "SELECT storage_path FROM public.job_files WHERE job_id = %s AND kind = 'input'",
+        job_id,
+    )
+    assert runtime.storage.stat(inp["storage_path"]) is None
 
 
 def test_remote_with_diarization_equals_local(
