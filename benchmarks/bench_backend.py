@@ -72,33 +72,55 @@ def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]
     raise SystemExit("server did not become healthy")
 
 
+async def _raw_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """One keep-alive HTTP/1.1 GET on an open connection; returns the status code.
+
+    A minimal client on purpose: httpx costs ~3x the server's CPU per request, so on a small
+    machine it would measure the load generator instead of the API."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
 async def load(
-    base: str, token: str, clients: int, total: int, seconds: float
+    port: int, token: str, clients: int, total: int, seconds: float
 ) -> tuple[list[float], float, int]:
     latencies: list[float] = []
     errors = 0
     remaining = total
     stop_at = time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    request = (
+        f"GET /api/v1/config HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(clients)]
 
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal remaining, errors
+        while remaining > 0 and time.perf_counter() < stop_at:
+            remaining -= 1
+            t0 = time.perf_counter()
+            status = await _raw_get(reader, writer, request)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors += 1
 
-        async def worker() -> None:
-            nonlocal remaining, errors
-            while remaining > 0 and time.perf_counter() < stop_at:
-                remaining -= 1
-                t0 = time.perf_counter()
-                resp = await c.get("/api/v1/config")
-                latencies.append(time.perf_counter() - t0)
-                if resp.status_code != 200:
-                    errors += 1
-
-        # Warm-up: open the connections and fill the DB pool.
-        await asyncio.gather(*(c.get("/api/v1/config") for _ in range(clients)))
-        t_start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - t_start
+    # Warm-up: one request per connection (fills the DB pool, caches the token check).
+    await asyncio.gather(*(_raw_get(r, w, request) for r, w in conns))
+    t_start = time.perf_counter()
+    await asyncio.gather(*(worker(r, w) for r, w in conns))
+    elapsed = time.perf_counter() - t_start
+    for _, w in conns:
+        w.close()
     return latencies, elapsed, errors
 
 
@@ -155,11 +177,14 @@ def main() -> int:
                 headers={"Authorization": f"Bearer {token}"},
             ).raise_for_status()
             server = psutil.Process(proc.pid)
+            me = psutil.Process()
             cpu0 = sum(server.cpu_times()[:2])
+            me0 = sum(me.cpu_times()[:2])
             latencies, elapsed, errors = asyncio.run(
-                load(base, token, args.clients, args.requests, args.seconds)
+                load(port, token, args.clients, args.requests, args.seconds)
             )
             server_cpu = sum(server.cpu_times()[:2]) - cpu0
+            client_cpu = sum(me.cpu_times()[:2]) - me0
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
@@ -194,6 +219,10 @@ def main() -> int:
         f"(= {1 / per_req_cpu:.0f} req/s per fully available core; the load generator "
         f"shares this machine's {os.cpu_count()} cores, load average now "
         f"{os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"load-generator CPU per request: {client_cpu / (n + args.clients) * 1e6:.0f} us "
+        f"(server/client CPU ratio {server_cpu / max(client_cpu, 1e-9):.2f})"
     )
     return 0 if errors == 0 else 1
 
