@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # --- built-in auth server ---
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_days: int = 30
+    # A just-rotated refresh token presented again within this many seconds (two refreshes
+    # racing) gets a fresh session instead of revoking the family (GoTrue's reuse interval).
+    refresh_token_reuse_interval_seconds: int = 10
     recovery_token_ttl_seconds: int = 3600
     signin_max_attempts: int = 10
     signin_window_seconds: int = 300

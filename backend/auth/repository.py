@@ -141,6 +141,7 @@ class AuthRepository:
         """The token row joined with its session, locked against a concurrent refresh."""
         return conn.execute(
             "SELECT t.token_hash, t.session_id, t.user_id, t.revoked, t.expires_at,"
+            " extract(epoch FROM now() - t.revoked_at) AS revoked_seconds_ago,"
             " s.revoked_at AS session_revoked_at"
             " FROM nojoin_auth.refresh_tokens t JOIN nojoin_auth.sessions s ON s.id = t.session_id"
             " WHERE t.token_hash = %s FOR UPDATE OF t, s",
@@ -149,7 +150,8 @@ class AuthRepository:
 
     def revoke_refresh_token(self, conn: Connection, token_hash: str) -> None:
         conn.execute(
-            "UPDATE nojoin_auth.refresh_tokens SET revoked = true WHERE token_hash = %s",
+            "UPDATE nojoin_auth.refresh_tokens SET revoked = true, revoked_at = now()"
+            " WHERE token_hash = %s",
             (token_hash,),
         )
 

@@ -249,6 +249,19 @@ class AuthService:
             raise BadRequestError(
                 "Invalid Refresh Token: Refresh Token Not Found", code="refresh_token_not_found"
             )
+        ago = row["revoked_seconds_ago"]
+        if (
+            row["revoked"]
+            and ago is not None
+            and float(ago) <= self.settings.refresh_token_reuse_interval_seconds
+        ):
+            # Two refreshes raced (e.g. the auto-refresh timer and a manual refresh): the
+            # loser gets its own new token in the same session rather than a sign-out.
+            user = self.repo.get_user(conn, row["user_id"])
+            if user is not None:
+                return self._issue_session(
+                    conn, user, session_id=row["session_id"], parent_hash=token_hash
+                )
         if row["revoked"]:
             # A used token came back: it was stolen or replayed. Kill the whole family.
             logger.warning("Refresh token reuse detected; revoking session %s", row["session_id"])

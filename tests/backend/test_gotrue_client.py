@@ -72,13 +72,24 @@ def test_signup_signin_refresh_user_signout(sb: Client, live_server: str) -> Non
         sb.auth.refresh_session(refreshed.session.refresh_token)
 
 
-def test_refresh_token_reuse_revokes_the_family(sb: Client) -> None:
+def _age_rotated_tokens(runtime: Runtime, seconds: int) -> None:
+    """Pretend the rotations happened `seconds` ago (instead of sleeping past the interval)."""
+    with runtime.db.transaction() as conn:
+        conn.execute(
+            "UPDATE nojoin_auth.refresh_tokens SET revoked_at = revoked_at - make_interval(secs => %s)"
+            " WHERE revoked_at IS NOT NULL",
+            (seconds,),
+        )
+
+
+def test_refresh_token_reuse_revokes_the_family(sb: Client, runtime: Runtime) -> None:
     email = _email()
     session = sb.auth.sign_up({"email": email, "password": PASSWORD}).session
     assert session is not None
     old_refresh = session.refresh_token
     new_session = sb.auth.refresh_session(old_refresh).session
     assert new_session is not None
+    _age_rotated_tokens(runtime, 60)
     # Replaying the used token is detected...
     with pytest.raises(AuthApiError) as err:
         sb.auth.refresh_session(old_refresh)
@@ -87,6 +98,36 @@ def test_refresh_token_reuse_revokes_the_family(sb: Client) -> None:
     with pytest.raises(AuthApiError) as err:
         sb.auth.refresh_session(new_session.refresh_token)
     assert err.value.code == "refresh_token_not_found"
+
+
+def test_racing_refreshes_within_the_reuse_interval_keep_the_session(sb: Client) -> None:
+    session = sb.auth.sign_up({"email": _email(), "password": PASSWORD}).session
+    assert session is not None
+    first = sb.auth.refresh_session(session.refresh_token).session
+    second = sb.auth.refresh_session(session.refresh_token).session  # the slower racer
+    assert first is not None and second is not None
+    assert first.refresh_token != second.refresh_token
+    # Both descendants still work: nobody was signed out.
+    assert sb.auth.refresh_session(first.refresh_token).session is not None
+    assert sb.auth.refresh_session(second.refresh_token).session is not None
+
+
+def test_sign_out_scopes(sb: Client, live_server: str, runtime: Runtime) -> None:
+    assert runtime.anon_key
+    email = _email()
+    sb.auth.sign_up({"email": email, "password": PASSWORD})
+    other = create_client(live_server, runtime.anon_key, ClientOptions(auto_refresh_token=False))
+    try:
+        other_session = other.auth.sign_in_with_password(
+            {"email": email, "password": PASSWORD}
+        ).session
+        assert other_session is not None
+        sb.auth.sign_out({"scope": "others"})
+        assert sb.auth.get_user() is not None  # this device stays signed in
+        with pytest.raises(AuthApiError):
+            other.auth.refresh_session(other_session.refresh_token)
+    finally:
+        other.auth.close()
 
 
 def test_wrong_password_duplicate_and_weak_password(sb: Client) -> None:
@@ -130,8 +171,8 @@ def _latest_mail(runtime: Runtime, email: str) -> str:
 
 def test_password_reset_with_code(sb: Client, runtime: Runtime) -> None:
     email = _email()
-    sb.auth.sign_up({"email": email, "password": PASSWORD})
-    sb.auth.sign_out()
+    stolen = sb.auth.sign_up({"email": email, "password": PASSWORD}).session
+    assert stolen is not None  # stays signed in elsewhere (say, a stolen laptop)
     sb.auth.reset_password_for_email(email)
     # Unknown addresses look the same to the caller (no account enumeration).
     sb.auth.reset_password_for_email(_email())
@@ -157,6 +198,9 @@ def test_password_reset_with_code(sb: Client, runtime: Runtime) -> None:
         sb.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     ok = sb.auth.sign_in_with_password({"email": email, "password": "a brand new password"})
     assert ok.session is not None
+    # Sessions from before the reset (e.g. on a stolen laptop) are gone.
+    with pytest.raises(AuthApiError):
+        sb.auth.refresh_session(stolen.refresh_token)
     # A code works once.
     with pytest.raises(AuthApiError):
         sb.auth.verify_otp({"email": email, "token": code[1], "type": "recovery"})
