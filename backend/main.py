@@ -18,7 +18,8 @@ import anyio
 from fastapi import APIRouter, FastAPI
 
 from backend.errors import add_exception_handlers
-from backend.middleware import BodySizeLimitMiddleware
+from backend.logsetup import setup_logging
+from backend.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from backend.runtime import Runtime
 from backend.settings import Settings
 from backend.storage.local import ROUTE_PREFIX as STORAGE_ROUTE_PREFIX
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # The jobs upload streams to disk and enforces its own limit.
         exempt_prefixes=(STORAGE_ROUTE_PREFIX, "/api/v1/jobs"),
     )
+    app.add_middleware(RequestLogMiddleware)
     for router in _routers(settings):
         app.include_router(router)
     from backend.billing.gate import install_billing_admission
@@ -115,12 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     import uvicorn
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     overrides = {"data_dir": args.data_dir.expanduser().resolve()} if args.data_dir else {}
     try:
         settings = Settings(**overrides)
+        setup_logging(args.log_level, settings.log_format)
         runtime = Runtime.start(settings)
     except Exception as exc:
         sys.stderr.write(f"nojoin-backend: could not start: {exc}\n")
@@ -135,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines.append(f"NOJOIN_ANON_KEY={runtime.anon_key}")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        # Requests are logged by RequestLogMiddleware (with request ids, without query
+        # strings that may hold URL signatures): uvicorn's access log stays off.
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
         runtime.stop()
     return 0

@@ -1,10 +1,17 @@
-"""ASGI middleware: cap request bodies (413) outside the signed-upload route."""
+"""ASGI middleware: cap request bodies (413) outside streamed-upload routes; request log."""
 
 from __future__ import annotations
+
+import logging
+import time
+import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import PayloadTooLargeError
+
+# Paths only, never query strings: signed URLs carry their signature in the query.
+_request_logger = logging.getLogger("backend.requests")
 
 
 class BodySizeLimitMiddleware:
@@ -60,3 +67,53 @@ async def _send_413(scope: Scope, send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestLogMiddleware:
+    """One log record per request (method, path, status, duration, request id) and an
+    X-Request-ID response header; an incoming X-Request-ID (from a proxy) is kept if sane."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+                candidate = value.decode()
+                if candidate.replace("-", "").isalnum():
+                    request_id = candidate
+        request_id = request_id or uuid.uuid4().hex[:16]
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _request_logger.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                },
+            )

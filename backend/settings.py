@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     supabase_service_key: SecretStr | None = None
     supabase_bucket: str = "user-backups"
 
+    # "text" or "json" (one object per line, with request_id/method/path/status/duration_ms).
+    log_format: Literal["text", "json"] = "text"
+
     # Request bodies outside signed-upload routes are capped (413) before they are parsed.
     max_request_bytes: int = 1024 * 1024
 

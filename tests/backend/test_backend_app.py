@@ -76,3 +76,37 @@ def test_duplicate_or_misnamed_migration_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="NNNN_"):
         discover([bad])
     assert MIGRATIONS_DIR.is_dir()
+
+
+async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/openapi.json")
+    assert resp.status_code == 200
+    paths = resp.json()["paths"]
+    for path in (
+        "/health",
+        "/api/v1/config",
+        "/api/v1/backups",
+        "/api/v1/backups/generate-upload-url",
+        "/api/v1/backups/generate-download-url",
+    ):
+        assert path in paths
+
+
+async def test_requests_are_logged_with_an_id_and_without_query_strings(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from backend.logsetup import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="backend.requests"):
+        resp = await client.get("/health?sig=secret-signature", headers={"X-Request-ID": "abc-123"})
+    assert resp.headers["x-request-id"] == "abc-123"
+    record = next(r for r in caplog.records if r.name == "backend.requests")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "abc-123" and line["path"] == "/health"
+    assert line["status"] == 200 and line["duration_ms"] >= 0
+    assert "secret-signature" not in caplog.text
+    generated = (await client.get("/health", headers={"X-Request-ID": "bad id\n"})).headers
+    assert generated["x-request-id"] != "bad id\n" and len(generated["x-request-id"]) == 16
