@@ -68,7 +68,10 @@ class Runtime:
         issuer = settings.issuer
         if settings.builtin_auth_enabled:
             auth_dir = settings.data_dir / "auth"
-            keys = load_or_create_keys(auth_dir)
+            pem = settings.jwt_private_key
+            keys = load_or_create_keys(
+                auth_dir, pem.get_secret_value().encode() if pem is not None else None
+            )
             assert issuer is not None
             anon_key = load_or_create_anon_key(auth_dir, keys, issuer)
             verifier = TokenVerifier(

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     password_min_length: int = 8
     # "outbox" (database table) or "file" (one JSON file per mail in <data_dir>/mail).
     mailer: Literal["outbox", "file"] = "outbox"
+    # PEM of the built-in server's ES256 private key; default: generated once in
+    # <data_dir>/auth/jwt_es256.pem (0600). Set it to keep the key out of the data dir.
+    jwt_private_key: SecretStr | None = None
     # The anon/service keys of an external Supabase project (only checked as opaque apikeys).
     anon_key: SecretStr | None = None
 
@@ -75,6 +78,8 @@ class Settings(BaseSettings):
     # --- storage / backups ---
     storage_backend: Literal["local", "s3", "supabase"] = "local"
     storage_dir: Path | None = None
+    # HMAC key of local-storage URLs; default: generated once in <data_dir>/secrets (0600).
+    storage_signing_secret: SecretStr | None = None
     url_ttl_seconds: int = 900
     backup_max_bytes: int = 2 * 1024**3
     backup_retention: int = 10

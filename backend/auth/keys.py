@@ -63,13 +63,20 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
     )
 
 
-def load_or_create_keys(auth_dir: Path) -> SigningKeys:
-    """Load <auth_dir>/jwt_es256.pem, or generate it (mode 0600) on first start."""
+def load_or_create_keys(auth_dir: Path, pem: bytes | None = None) -> SigningKeys:
+    """The key from `pem` (NOJOIN_JWT_PRIVATE_KEY) if given, else <auth_dir>/jwt_es256.pem,
+    generated (mode 0600) on first start."""
     path = auth_dir / "jwt_es256.pem"
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise RuntimeError(f"{path} is not an EC private key; delete it to regenerate.")
+    if pem is not None or path.exists():
+        source = "NOJOIN_JWT_PRIVATE_KEY" if pem is not None else str(path)
+        try:
+            key = serialization.load_pem_private_key(
+                pem if pem is not None else path.read_bytes(), password=None
+            )
+        except ValueError as exc:
+            raise RuntimeError(f"{source} is not a PEM private key: {exc}") from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise RuntimeError(f"{source} is not a P-256 (ES256) EC private key.")
         return SigningKeys(key)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(

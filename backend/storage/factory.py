@@ -18,5 +18,10 @@ def build_storage(settings: Settings) -> StorageProvider:
         return SupabaseStorage.from_settings(settings)
     from backend.storage.local import LocalStorage
 
-    secret = load_or_create_secret(settings.data_dir / "secrets" / "storage_hmac.key")
+    if settings.storage_signing_secret is not None:
+        secret = settings.storage_signing_secret.get_secret_value().encode()
+        if len(secret) < 32:
+            raise RuntimeError("NOJOIN_STORAGE_SIGNING_SECRET must be at least 32 characters.")
+    else:
+        secret = load_or_create_secret(settings.data_dir / "secrets" / "storage_hmac.key")
     return LocalStorage(settings.resolved_storage_dir, secret)

@@ -29,6 +29,8 @@ for _name in [m for m in sys.modules if m == "backend" or m.startswith("backend.
 
 import re  # noqa: E402
 import secrets  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -57,11 +59,15 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", cleanup="delete")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    # Outside pytest's numbered basetemp: a concurrent pytest run prunes old basetemps, which
+    # must never pull the data directory out from under a running server.
+    base = Path(tempfile.mkdtemp(prefix="nojoin-test-pg-"))
+    pg = EmbeddedPostgres(base / "pgdata", cleanup="delete")
     pg.start()
     yield pg
     pg.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

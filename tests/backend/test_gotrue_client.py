@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -247,3 +248,24 @@ def test_signing_key_file_is_private(runtime: Runtime) -> None:
     path = runtime.settings.data_dir / "auth" / "jwt_es256.pem"
     assert path.exists()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_signing_key_from_the_environment(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from backend.auth.keys import load_or_create_keys
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    keys = load_or_create_keys(tmp_path, pem)
+    assert keys.public_jwk["x"] and not (tmp_path / "jwt_es256.pem").exists()
+    with pytest.raises(RuntimeError, match="not a PEM"):
+        load_or_create_keys(tmp_path, b"garbage")
+    other_curve = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(RuntimeError, match="P-256"):
+        load_or_create_keys(tmp_path, other_curve)
