@@ -110,3 +110,18 @@ async def test_requests_are_logged_with_an_id_and_without_query_strings(
     assert "secret-signature" not in caplog.text
     generated = (await client.get("/health", headers={"X-Request-ID": "bad id\n"})).headers
     assert generated["x-request-id"] != "bad id\n" and len(generated["x-request-id"]) == 16
+
+
+def test_app_without_a_runtime_starts_and_stops_its_own(pg_url: str, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from backend.main import create_app
+    from backend.settings import Settings
+
+    app = create_app(Settings(database_url=pg_url, data_dir=tmp_path, builtin_auth=True))
+    with TestClient(app) as c:  # runs the lifespan
+        assert c.get("/health").json()["database"] == "ok"
+        runtime = app.state.runtime
+        assert runtime is not None
+    assert app.state.runtime is None
+    assert runtime.db.pool.closed
