@@ -21,12 +21,14 @@ def _free_port() -> int:
 
 
 def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
-    data_dir = tmp_path / "backend-home"
+    # No configuration at all: only the desktop data dir (set for every test) is known, and
+    # the backend keeps its state in <NOJOIN_DATA_DIR>/backend.
+    data_dir = tmp_path / "desktop" / "backend"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOJOIN_")}
     env["NOJOIN_DATA_DIR"] = str(tmp_path / "desktop")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.main", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "backend.main", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
