@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +15,7 @@ from backend.db import SessionDep
 from backend.errors import PayloadTooLargeError
 from backend.jobs import service
 from backend.jobs.admission import JobAdmissionDep
-from backend.jobs.repository import CANCELED
+from backend.jobs.repository import CANCELED, FINISHED, JobRow
 from backend.jobs.runtime import JobsRuntimeDep
 from backend.jobs.schemas import JobCreated, JobStatus, JobSummary
 from backend.jobs.upload import FILE_FIELD, PARAMS_FIELD, receive_multipart
@@ -21,6 +23,8 @@ from backend.jobs.worker import delete_input
 from backend.runtime import RuntimeDep
 
 ROUTE_PREFIX = "/api/v1/jobs"
+MAX_WAIT_SECONDS = 30.0
+LONG_POLL_STEP_SECONDS = 0.2
 _MULTIPART_SLACK = 64 * 1024  # part headers, boundaries and the params field
 
 router = APIRouter(prefix=ROUTE_PREFIX, tags=["jobs"])
@@ -110,9 +114,30 @@ async def submit_job(
     response_model=JobStatus,
     responses={k: _ERRORS[k] for k in (401, 404)},
     summary="Status, progress and (when completed) the transcript of a job",
+    description="With `wait` (seconds, up to 30) the answer is held until the job finishes, "
+    "its status or progress changes, or the time is up (long polling).",
 )
-def get_job(job_id: str, user_id: CurrentUserId, conn: SessionDep) -> JobStatus:
-    return JobStatus.from_row(service.get_job(conn, user_id, job_id))
+async def get_job(
+    job_id: str,
+    user_id: CurrentUserId,
+    runtime: RuntimeDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+) -> JobStatus:
+    job = await run_in_threadpool(service.read_job, runtime.db, user_id, job_id)
+    if wait > 0 and job.status not in FINISHED:
+        # A pool connection is only held for each short read, never across the wait.
+        seen = _observed(job)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            await anyio.sleep(min(LONG_POLL_STEP_SECONDS, max(0.0, deadline - time.monotonic())))
+            job = await run_in_threadpool(service.read_job, runtime.db, user_id, job_id)
+            if job.status in FINISHED or _observed(job) != seen:
+                break
+    return JobStatus.from_row(job)
+
+
+def _observed(job: JobRow) -> tuple[str, float]:
+    return job.status, round(float(job.progress), 2)
 
 
 @router.get("", response_model=list[JobSummary], summary="The user's jobs, newest first")

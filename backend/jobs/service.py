@@ -147,6 +147,11 @@ def create_job(
     return job, created
 
 
+def read_job(db: Database, user_id: uuid.UUID, job_id: str) -> JobRow:
+    with db.transaction() as conn:
+        return get_job(conn, user_id, job_id)
+
+
 def get_job(conn: Connection, user_id: uuid.UUID, job_id: str) -> JobRow:
     job = repo.get_user_job(conn, user_id, _parse_id(job_id))
     if job is None:

@@ -158,6 +158,7 @@ class RemoteProcessingStrategy:
         poll_initial: float = 0.5,
         poll_max: float = 5.0,
         poll_factor: float = 1.5,
+        long_poll: float = 3.0,
         offline_grace: float = 120.0,
         upload_attempts: int = 3,
         timeout: float = 30.0,
@@ -168,6 +169,8 @@ class RemoteProcessingStrategy:
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self.poll_factor = poll_factor
+        # Seconds the server may hold a status request; also the longest a cancel waits.
+        self.long_poll = long_poll
         self.offline_grace = offline_grace
         self.upload_attempts = upload_attempts
         self.last_job_id: str | None = None
@@ -280,16 +283,21 @@ class RemoteProcessingStrategy:
     def _wait(
         self, conn: RemoteConnection, job_id: str, progress: ProgressCallback, cancel: CancelToken
     ) -> Transcript:
+        """Long-poll the job (the server holds each request up to `long_poll` s until
+        something changes); back off when the server answers at once with no news."""
         url = f"{conn.base_url().rstrip('/')}{JOBS_PATH}/{job_id}"
+        params = {"wait": self.long_poll} if self.long_poll > 0 else None
         delay = self.poll_initial
         offline_since: float | None = None
-        last_status = ""
+        seen: tuple[str, float] | None = None
         while True:
             if cancel.cancelled:
                 self._cancel_remote(conn, job_id)
                 raise CancelledError("Processing was cancelled.")
+            asked = time.monotonic()
+            changed = False
             try:
-                response = self._client.get(url, headers=self._headers(conn))
+                response = self._client.get(url, headers=self._headers(conn), params=params)
             except httpx.TransportError as exc:
                 response = None
                 offline_since = offline_since or time.monotonic()
@@ -324,17 +332,21 @@ class RemoteProcessingStrategy:
                                 f"Processing on the server ({fraction:.0%})",
                             )
                         )
-                    if status != last_status:
-                        last_status = status
-                        delay = self.poll_initial  # state changed: look again soon
+                    now_seen = (status, round(fraction, 2))
+                    changed = now_seen != seen
+                    seen = now_seen
                 elif response.status_code >= 500:
                     offline_since = offline_since or time.monotonic()
                     if time.monotonic() - offline_since > self.offline_grace:
                         raise _error_for(response)
                 else:
                     raise _error_for(response)
+            held = params is not None and time.monotonic() - asked >= 0.5 * self.long_poll
+            if changed or held:
+                delay = self.poll_initial  # news, or the server already waited for us
+                continue
             if cancel.wait(delay):
-                continue  # loop top sends the cancel
+                continue  # the loop top sends the cancel
             delay = min(self.poll_max, delay * self.poll_factor)
 
     def _cancel_remote(self, conn: RemoteConnection, job_id: str) -> None:

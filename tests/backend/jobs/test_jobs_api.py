@@ -273,3 +273,37 @@ def test_list_jobs(http: httpx.Client, create_user: Any, tiny_meeting: SynthMeet
     assert len(http.get(JOBS, params={"limit": 2}, headers=user.headers).json()) == 2
     r = http.get(JOBS, params={"status": "NOPE"}, headers=user.headers)
     assert r.status_code == 422
+
+
+def test_long_poll_returns_when_the_job_changes(
+    http: httpx.Client,
+    runtime: Runtime,
+    job_settings: JobSettings,
+    create_user: Any,
+    tiny_meeting: SynthMeeting,
+) -> None:
+    import threading
+    import time
+
+    user = create_user()
+    job_id = submit(http, user, tiny_meeting.path).json()["job_id"]
+    t0 = time.monotonic()
+    r = http.get(f"{JOBS}/{job_id}", params={"wait": 0.6}, headers=user.headers)
+    assert r.json()["status"] == "QUEUED" and time.monotonic() - t0 >= 0.5  # held, no news
+
+    queue = JobQueue(runtime.db, job_settings)
+
+    def finish_soon() -> None:
+        time.sleep(0.5)
+        lease = queue.claim_job(uuid.UUID(job_id), "w")
+        assert lease is not None
+        queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+
+    threading.Thread(target=finish_soon).start()
+    t0 = time.monotonic()
+    r = http.get(f"{JOBS}/{job_id}", params={"wait": 20}, headers=user.headers)
+    # Answered at the first change (PROCESSING), well before the 20 s are up.
+    assert r.json()["status"] in ("PROCESSING", "COMPLETED") and time.monotonic() - t0 < 5
+    assert (
+        http.get(f"{JOBS}/{job_id}", params={"wait": 31}, headers=user.headers).status_code == 422
+    )
