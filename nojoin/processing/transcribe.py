@@ -89,6 +89,23 @@ class WhisperTranscriber:
         self.multilingual = bool(self.model.model.is_multilingual)
         self._batched: Any = None
 
+    def check_language(self, language: str | None) -> None:
+        """Refuse a language the model cannot transcribe, before any work is done."""
+        if language is None:
+            return
+        if not self.multilingual and language != "en":
+            raise ProcessingError(
+                f"This model only understands English, but language {language!r} was chosen. "
+                "Choose a multilingual model (base, small, ...) or language 'en'."
+            )
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if language not in _LANGUAGE_CODES:
+            raise ProcessingError(
+                f"Unknown language code {language!r}. Use a code such as en, de, fr or es, "
+                "or 'auto' to detect the language."
+            )
+
     def batched_default(self) -> bool:
         return BATCHED_DEFAULT_CUDA if self.device == "cuda" else BATCHED_DEFAULT_CPU
 
@@ -165,6 +182,7 @@ class WhisperTranscriber:
         on_progress: Callable[[float], None] | None = None,
     ) -> TranscribeResult:
         """Transcribe a 16 kHz mono WAV window by window; `on_progress(seconds_done)`."""
+        self.check_language(language)
         segments: list[Segment] = []
         detected = language
         for start, audio in iter_windows(wav_path, window_seconds):

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 SAMPLE_RATE = 16_000
-_SYNTH_VERSION = 2  # bump when the recipe changes so caches are rebuilt
+_SYNTH_VERSION = 3  # bump when the recipe changes so caches are rebuilt
 
 
 class SynthError(RuntimeError):
@@ -123,7 +123,9 @@ def make_meeting(
 
     Speaker names must be keys of `voices` (default `VOICES`). With `min_duration`, the script
     is repeated until the meeting is at least that long (for long-audio benchmarks); each
-    distinct turn is synthesised once. Cached: a second call with the same inputs returns the
+    repetition is spoken a little faster or slower and higher or lower, as people do, because
+    bit-identical repeats are nothing like a real meeting (they break spectral clustering:
+    every snippet's nearest neighbours become its own copies). Cached: a second call with the same inputs returns the
     existing file and truth without running espeak-ng or sox.
     """
     if not script:
@@ -140,10 +142,14 @@ def make_meeting(
     if wav_path.exists() and truth_path.exists():
         return _load(wav_path, truth_path)
 
-    turn_audio: dict[tuple[str, str], npt.NDArray[np.int16]] = {}
-    for speaker, text in script:
-        if (speaker, text) not in turn_audio:
-            turn_audio[(speaker, text)] = _render_turn(text, voices[speaker], cache)
+    turn_audio: dict[tuple[str, str, int], npt.NDArray[np.int16]] = {}
+
+    def audio_for(speaker: str, text: str, rep: int) -> npt.NDArray[np.int16]:
+        if (speaker, text, rep) not in turn_audio:
+            turn_audio[(speaker, text, rep)] = _render_turn(
+                text, _vary(voices[speaker], rep), cache
+            )
+        return turn_audio[(speaker, text, rep)]
 
     gap_n = int(round(gap * SAMPLE_RATE))
     turns: list[Turn] = []
@@ -154,9 +160,10 @@ def make_meeting(
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
         out.writeframes(np.zeros(pos, dtype="<i2").tobytes())
+        rep = 0
         while True:
             for speaker, text in script:
-                pcm = turn_audio[(speaker, text)]
+                pcm = audio_for(speaker, text, rep)
                 out.writeframes(pcm.tobytes())
                 turns.append(
                     Turn(
@@ -171,6 +178,8 @@ def make_meeting(
                 pos += gap_n
             if pos / SAMPLE_RATE >= min_duration:
                 break
+            turn_audio.clear()  # one repetition's audio in memory at a time
+            rep += 1
     meeting = SynthMeeting(path=wav_path, turns=tuple(turns), duration=pos / SAMPLE_RATE)
     tmp_json = cache / f".meeting-{key}.{os.getpid()}.json.tmp"
     tmp_json.write_text(json.dumps(meeting.to_dict(), indent=1))
@@ -178,6 +187,18 @@ def make_meeting(
     os.replace(tmp_wav, wav_path)
     os.replace(tmp_json, truth_path)
     return meeting
+
+
+def _vary(voice: Voice, rep: int) -> Voice:
+    """Repetition `rep` of a voice: rate within +-12 wpm, pitch within +-4; distinct for 225 reps."""
+    if rep == 0:
+        return voice
+    return Voice(
+        voice.espeak,
+        pitch=max(0, min(99, voice.pitch + (rep * 3) % 9 - 4)),
+        speed=voice.speed + (rep * 7) % 25 - 12,
+        effects=voice.effects,
+    )
 
 
 def make_silence(path: str | os.PathLike[str], seconds: float, *, noise_level: float = 0.0) -> Path:

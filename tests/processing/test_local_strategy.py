@@ -200,7 +200,6 @@ def test_missing_model_is_one_clear_error(
 def test_pyannote_engine_missing_is_a_clear_error(
     engine: LocalProcessingStrategy, meeting2: SynthMeeting
 ) -> None:
-    pytest.importorskip("nojoin")  # always present; the real check is below
     try:
         import pyannote.audio  # noqa: F401
     except ImportError:
@@ -329,3 +328,19 @@ def test_close_leaves_no_processes(meeting2: SynthMeeting) -> None:
         assert pid in {p.pid for p in engine_children()}
     assert {p.pid for p in engine_children()} <= before
     assert not psutil.pid_exists(pid or 0)
+
+
+def test_idle_engine_exits_by_itself_and_comes_back(meeting2: SynthMeeting) -> None:
+    """An idle engine gives its memory back; the next file starts a new one transparently."""
+    strategy = LocalProcessingStrategy(idle_timeout=1.0)
+    try:
+        opts = ProcessingOptions(diarize=False)
+        strategy.process(meeting2.path, opts, lambda p: None, CancelToken())
+        proc = strategy._worker.process if strategy._worker else None
+        assert proc is not None
+        proc.join(timeout=30)
+        assert proc.exitcode == 0  # left cleanly on its own
+        t = strategy.process(meeting2.path, opts, lambda p: None, CancelToken())
+        assert t.segments
+    finally:
+        strategy.close()

@@ -82,3 +82,22 @@ def test_batched_pipeline_gives_the_same_words(
 def test_silence_and_tiny_audio_give_no_segments(whisper: WhisperTranscriber) -> None:
     assert whisper.transcribe_array(np.zeros(10 * SR, dtype=np.float32)).segments == []
     assert whisper.transcribe_array(np.zeros(SR // 20, dtype=np.float32)).segments == []
+
+
+def test_language_the_model_cannot_do_is_refused(
+    whisper: WhisperTranscriber, meeting2: SynthMeeting
+) -> None:
+    from nojoin.errors import ProcessingError
+
+    with pytest.raises(ProcessingError, match="only understands English.*multilingual"):
+        whisper.transcribe_wav(meeting2.path, language="de")
+    assert whisper.transcribe_wav(meeting2.path, language="en").language == "en"
+
+
+def test_unknown_language_code_is_refused(meeting2: SynthMeeting) -> None:
+    from nojoin.errors import ProcessingError
+    from nojoin.processing.models import resolve_model
+
+    base = WhisperTranscriber(resolve_model("base"), threads=2)
+    with pytest.raises(ProcessingError, match="Unknown language code 'klingon'"):
+        base.transcribe_wav(meeting2.path, language="klingon")

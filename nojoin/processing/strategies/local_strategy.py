@@ -58,6 +58,7 @@ class LocalProcessingStrategy:
         self._worker: _Worker | None = None
         self._job = 0
         self._answered = False
+        self._last_used = 0.0
         # Shared with the finalizer, so a forgotten strategy still stops its worker.
         self._holder: list[_Worker | None] = [None]
         weakref.finalize(self, _stop_worker_ref, self._holder)
@@ -104,6 +105,7 @@ class LocalProcessingStrategy:
                     self._stop_worker()
                 elif not self.keep_alive:
                     self._stop_worker(graceful=True)
+                self._last_used = time.monotonic()
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def close(self) -> None:
@@ -156,7 +158,9 @@ class LocalProcessingStrategy:
 
     def _ensure_worker(self) -> _Worker:
         w = self._worker
-        if w is not None and w.process.is_alive():
+        # A worker close to its idle timeout might exit just as a job arrives: replace it.
+        fresh = time.monotonic() - self._last_used < self.idle_timeout * 0.8
+        if w is not None and w.process.is_alive() and fresh:
             return w
         self._stop_worker()
         ctx = mp.get_context("spawn")
@@ -178,6 +182,7 @@ class LocalProcessingStrategy:
         child_conn.close()
         self._worker = _Worker(proc, parent_conn)
         self._holder[0] = self._worker
+        self._last_used = time.monotonic()
         log.info("started engine process %s", proc.pid)
         return self._worker
 
