@@ -27,10 +27,12 @@ def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOJOIN_")}
     env["NOJOIN_DATA_DIR"] = str(tmp_path / "desktop")
+    err_path = tmp_path / "stderr.txt"
+    err_file = err_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.main", "--port", str(port)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err_file,
         text=True,
         env=env,
         cwd=Path(__file__).resolve().parents[2],
@@ -45,7 +47,7 @@ def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
                 break
             if line.startswith("NOJOIN_ANON_KEY="):
                 anon_key = line.strip().split("=", 1)[1]
-        assert anon_key, f"no anon key printed; stderr: {proc.stderr.read() if proc.stderr else ''}"
+        assert anon_key, f"no anon key printed; stderr: {err_path.read_text()[-3000:]}"
 
         health = None
         while time.monotonic() < deadline:
@@ -54,7 +56,7 @@ def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert health is not None and health.status_code == 200
+        assert health is not None and health.status_code == 200, err_path.read_text()[-3000:]
         body = health.json()
         assert body["mode"] == "embedded" and body["database"] == "ok"
         assert body["auth"] == "builtin" and body["anon_key"] == anon_key
@@ -68,9 +70,10 @@ def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0
+    err_file.close()
+    assert proc.returncode == 0, err_path.read_text()[-3000:]
     # The embedded server was stopped with the API.
-    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), err_path.read_text()[-3000:]
 
 
 def test_bad_database_url_fails_with_a_clear_message(tmp_path: Path) -> None:
