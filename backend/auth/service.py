@@ -307,8 +307,8 @@ class AuthService:
         body = (
             "Someone asked to reset the password of your Nojoin account.\n\n"
             f"Your code: {otp}\n"
-            f"Or the token for the app: {link_token}\n"
-            f"Link: {base_url.rstrip('/')}/auth/v1/verify?type=recovery&token_hash={link_token}\n\n"
+            f"Or paste this token into the app: {link_token}\n"
+            f"(Server: {base_url.rstrip('/')})\n\n"
             f"The code expires in {minutes} minutes. If this was not you, ignore this mail."
         )
         self.mailer.send(

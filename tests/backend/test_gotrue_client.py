@@ -212,7 +212,9 @@ def test_password_reset_with_token_hash(sb: Client, runtime: Runtime) -> None:
     sb.auth.sign_up({"email": email, "password": PASSWORD})
     sb.auth.sign_out()
     sb.auth.reset_password_for_email(email)
-    link = re.search(r"token_hash=([A-Za-z0-9_-]+)", _latest_mail(runtime, email))
+    link = re.search(
+        r"paste this token into the app: ([A-Za-z0-9_-]+)", _latest_mail(runtime, email)
+    )
     assert link is not None
     res = sb.auth.verify_otp({"token_hash": link[1], "type": "recovery"})
     assert res.session is not None
