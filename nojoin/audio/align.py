@@ -1,7 +1,8 @@
 """Keep several live audio sources on one timeline: gaps filled, clock drift corrected.
 
 Each source (microphone, system loopback) runs on its own device clock and delivers blocks
-whenever its driver likes. The monotonic wall clock is the common reference: after `restart(t0)`
+whenever its driver likes. A common clock is the reference (the recorder passes recording time:
+capture time on the monotonic clock minus pauses): after `restart(t0)`
 a source should have delivered `(t - t0) * rate` frames by time `t`. The deficit is watched
 over a sliding window so that blocks that merely arrive late (scheduling jitter) are not
 mistaken for lost ones:

@@ -171,6 +171,15 @@ SavedHook = Callable[[Meeting, RecordingResult], None]
 """Called after a recording became a library meeting, e.g. to start auto-processing."""
 
 
+def _stream_backlog(rec: Any) -> float:
+    """Seconds of captured audio not yet read (PulseAudio's record latency); 0 if unknown."""
+    try:
+        value = float(rec.latency)
+    except Exception:  # only the PulseAudio backend of soundcard reports it
+        return 0.0
+    return value if 0.0 <= value < 30.0 else 0.0
+
+
 def default_output_path(when: datetime | None = None) -> Path:
     moment = (when or datetime.now().astimezone()).astimezone()
     return unique_path(paths.audio_dir() / f"recording-{moment:%Y%m%d-%H%M%S}.wav")
@@ -235,6 +244,9 @@ class Recorder:
         self._state = RecorderState.IDLE
         self._state_lock = threading.Lock()
         self._stopping = False
+        self._t0: float | None = None  # wall time (monotonic) of recording time 0
+        self._pauses: list[tuple[float, float | None]] = []  # (begin, end) wall times
+        self._stop_at: float | None = None
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._stop_readers = threading.Event()
         self._first_block = [threading.Event(), threading.Event()]
@@ -295,7 +307,7 @@ class Recorder:
             if self._state is not RecorderState.RECORDING:
                 return
             self._state = RecorderState.PAUSED
-            self._queue.put(("pause", time.monotonic()))
+            self._pauses.append((time.monotonic(), None))
         self._emit("state_changed", RecorderState.PAUSED)
 
     def resume(self) -> None:
@@ -303,7 +315,8 @@ class Recorder:
             if self._state is not RecorderState.PAUSED:
                 return
             self._state = RecorderState.RECORDING
-            self._queue.put(("resume", time.monotonic()))
+            begin, _ = self._pauses[-1]
+            self._pauses[-1] = (begin, time.monotonic())
         self._emit("state_changed", RecorderState.RECORDING)
 
     def stop(self, *, discard_short: bool = True) -> RecordingResult:
@@ -316,12 +329,15 @@ class Recorder:
             ):
                 raise AudioError("The recorder is not running.")
             self._stopping = True
-        self._queue.put(("stop", time.monotonic()))
-        self._stop_readers.set()
-        if self._writer is not None:
-            self._writer.join()
+        # Readers finish reading what was captured up to now (they may lag under load), then
+        # the writer writes it all.
+        self._stop_at = time.monotonic()
         for t in self._readers:
             t.join(timeout=3.0)  # a hung driver must not hang stop(); readers are daemons
+        self._stop_readers.set()
+        self._queue.put(("stop", self._stop_at))
+        if self._writer is not None:
+            self._writer.join()
         ended = datetime.now().astimezone()
         result = self._finish(ended, discard_short)
         self._set_state(RecorderState.STOPPED)
@@ -379,7 +395,7 @@ class Recorder:
                     )
         if self._start_error:
             raise AudioError(self._start_error[0])
-        self._aligner.restart(time.monotonic())
+        self._t0 = time.monotonic()
         self._writer = threading.Thread(
             target=self._write_loop, name="nojoin-rec-writer", daemon=True
         )
@@ -427,8 +443,15 @@ class Recorder:
                 while not self._stop_readers.is_set():
                     data = rec.record(numframes=self.blocksize)
                     now = time.monotonic()
-                    self._queue.put(("block", src, np.ascontiguousarray(data[:, 0]), now))
+                    # Stamp the block with when it was captured, not when we got to read it:
+                    # under CPU load reads lag and then catch up in bursts, and pause/stop/
+                    # gap decisions must follow the sound, not our scheduling.
+                    captured = now - _stream_backlog(rec)
+                    self._queue.put(("block", src, np.ascontiguousarray(data[:, 0]), captured))
                     self._first_block[src].set()
+                    stop_at = self._stop_at
+                    if stop_at is not None and captured >= stop_at:
+                        return  # everything up to the stop has been read
                     if now >= next_check:
                         # PulseAudio >= 14 silently moves the stream of a removed device to
                         # another one (maybe the microphone into the system channel), so
@@ -461,9 +484,24 @@ class Recorder:
             self._emit("error", f"Recording stopped: cannot write the audio file ({exc}).")
             self._set_state(RecorderState.FAILED)
 
+    def _timeline(self, t: float) -> tuple[float, bool]:
+        """Recording time (seconds since start, pauses removed) of wall time `t`, and whether
+        `t` falls inside a pause (then the time is where that pause began)."""
+        assert self._t0 is not None
+        r = t - self._t0
+        with self._state_lock:
+            pauses = list(self._pauses)
+        for begin, end in pauses:
+            if t < begin:
+                break
+            if end is None or t < end:
+                return r - (t - begin), True
+            r -= end - begin
+        return r, False
+
     def _write_loop_inner(self) -> None:
         aligner = self._aligner
-        paused = False
+        aligner.restart(0.0)  # the aligner works in recording time
         last_flush = last_level = time.monotonic()
         peaks = [0.0, 0.0]
         sq = [0.0, 0.0]
@@ -476,19 +514,15 @@ class Recorder:
             if item is not None:
                 kind = item[0]
                 if kind == "block":
-                    _, src, block, t = item
+                    _, src, block, captured = item
                     if block.size:
                         peaks[src] = max(peaks[src], float(np.max(np.abs(block))))
                         sq[src] += float(np.dot(block, block))
                         counts[src] += block.size
-                    if not paused:
-                        aligner.push(src, block, t)
-                elif kind == "pause":
-                    self._write(aligner.drain())
-                    paused = True
-                elif kind == "resume":
-                    aligner.restart(item[1])
-                    paused = False
+                    r, paused = self._timeline(captured)
+                    stop_at = self._stop_at
+                    if not paused and (stop_at is None or captured <= stop_at):
+                        aligner.push(src, block, r)
                 elif kind == "lost":
                     _, src, message, _t = item
                     aligner.mark_dead(src)
@@ -505,13 +539,12 @@ class Recorder:
                         self._set_state(RecorderState.FAILED)
                         return
                 elif kind == "stop":
-                    if not paused:
-                        self._write(aligner.drain())
+                    self._write(aligner.drain())
                     return
             now = time.monotonic()
-            if not paused:
-                aligner.tick(now)
-                self._write(aligner.take())
+            r_now, _ = self._timeline(now)
+            aligner.tick(r_now)
+            self._write(aligner.take())
             if now - last_level >= LEVEL_INTERVAL:
                 levels = [
                     SourceLevel(

@@ -11,7 +11,7 @@ import numpy as np
 
 RATE = 48_000
 
-MIC_TEXT = "The quarterly budget review starts on Monday morning."
+MIC_TEXT = "Good morning everyone, thank you for joining the meeting today."
 SYSTEM_TEXT = "Please send the project report to everyone by Friday."
 
 

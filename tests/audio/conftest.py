@@ -86,7 +86,7 @@ def _speak(text: str, out: Path, voice: str) -> Speech:
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: run scripts/install-system-deps.sh")
     raw = out.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(raw), text], check=True)
     subprocess.run(
         ["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out), "norm", "-3"],
         check=True,
