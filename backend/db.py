@@ -44,6 +44,9 @@ class Database:
             kwargs={"row_factory": dict_row, "autocommit": False},
             open=False,
             name="nojoin-backend",
+            # One cheap round trip on checkout: after a database restart a request gets a
+            # fresh connection instead of a 500 from a dead one.
+            check=ConnectionPool.check_connection,
         )
 
     def open(self, timeout: float = 30.0) -> None:

@@ -125,3 +125,24 @@ def test_app_without_a_runtime_starts_and_stops_its_own(pg_url: str, tmp_path: P
         assert runtime is not None
     assert app.state.runtime is None
     assert runtime.db.pool.closed
+
+
+async def test_health_is_503_while_the_database_is_unreachable_and_recovers(
+    client: httpx.AsyncClient, pg_url: str, pg_admin_url: str
+) -> None:
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_url)["dbname"]
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (dbname,),
+        )
+        try:
+            resp = await client.get("/health")
+            assert resp.status_code == 503
+            assert resp.json()["database"] == "unreachable"
+        finally:
+            admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+    # Dead pooled connections are replaced: the next requests work again.
+    resp = await client.get("/health")
+    assert resp.status_code == 200 and resp.json()["database"] == "ok"
