@@ -250,6 +250,7 @@ class Recorder:
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._stop_readers = threading.Event()
         self._first_block = [threading.Event(), threading.Event()]
+        self._caught_up = [threading.Event(), threading.Event()]
         self._start_error: list[str] = []
         self._readers: list[threading.Thread] = []
         self._writer: threading.Thread | None = None
@@ -374,6 +375,7 @@ class Recorder:
             if dev is None:
                 self._aligner.mark_dead(src)
                 self._first_block[src].set()
+                self._caught_up[src].set()
                 continue
             t = threading.Thread(
                 target=self._read,
@@ -384,8 +386,10 @@ class Recorder:
             self._readers.append(t)
             t.start()
         deadline = time.monotonic() + START_TIMEOUT
+        # Recording time starts once both devices deliver live sound (not a start-up backlog,
+        # whose blocks cannot be stamped reliably yet): those earlier blocks are dropped.
         for src in Source:
-            while not self._first_block[src].wait(0.05):
+            while not self._caught_up[src].wait(0.05):
                 if self._start_error:
                     raise AudioError(self._start_error[0])
                 if time.monotonic() > deadline:
@@ -440,9 +444,14 @@ class Recorder:
                 samplerate=self.samplerate, channels=[-1], blocksize=self.blocksize
             ) as rec:
                 next_check = time.monotonic() + DEVICE_CHECK_INTERVAL
+                half_block = 0.5 * self.blocksize / self.samplerate
                 while not self._stop_readers.is_set():
+                    asked = time.monotonic()
                     data = rec.record(numframes=self.blocksize)
                     now = time.monotonic()
+                    if now - asked >= half_block:
+                        # This read had to wait for new sound: any start-up backlog is gone.
+                        self._caught_up[src].set()
                     # Stamp the block with when it was captured, not when we got to read it:
                     # under CPU load reads lag and then catch up in bursts, and pause/stop/
                     # gap decisions must follow the sound, not our scheduling.
