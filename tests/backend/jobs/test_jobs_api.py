@@ -105,6 +105,26 @@ def test_same_idempotency_key_gives_one_job(
     assert len(job_rows(runtime, user.id)) == 2
 
 
+def test_parallel_submissions_with_one_key_give_one_job(
+    http: httpx.Client, runtime: Runtime, tiny_meeting: SynthMeeting, create_user: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = create_user()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _: submit(http, user, tiny_meeting.path, key="same"), range(4))
+        )
+    assert {r.status_code for r in answers} == {202}
+    assert len({r.json()["job_id"] for r in answers}) == 1
+    rows = job_rows(runtime, user.id)
+    assert len(rows) == 1
+    # The losers' uploads were removed again: only the winner's input is stored.
+    user_dir = runtime.settings.resolved_storage_dir / str(user.id) / "jobs"
+    files = [p for p in user_dir.rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].parent.name == str(rows[0]["id"])
+
+
 def test_non_audio_is_415(http: httpx.Client, alice: Any, tmp_path: Path) -> None:
     text = tmp_path / "notes.wav"  # the name and type lie; the bytes decide
     text.write_text("These are my meeting notes, not audio.\n" * 50)

@@ -121,14 +121,17 @@ def test_remote_with_diarization_equals_local(
     short_meeting: SynthMeeting,
     local_results: dict[bool, Transcript],
 ) -> None:
+    reports: list[Progress] = []
     got = remote.process(
         short_meeting.path,
         ProcessingOptions(model="tiny.en", diarize=True),
-        lambda p: None,
+        reports.append,
         CancelToken(),
     )
     assert got.to_dict() == local_results[True].to_dict()
     assert got.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    # The worker's progress reached the client while the job ran.
+    assert any(p.stage == "transcribing" and 0.15 < p.fraction < 1 for p in reports), reports
 
 
 def test_cancel_while_processing(
