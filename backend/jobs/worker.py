@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from backend.errors import NotFoundError as StorageNotFound
 from backend.jobs import kinds
 from backend.jobs.queue import JobQueue
 from backend.jobs.repository import CANCELED, FINISHED, Lease
@@ -260,10 +261,15 @@ class JobProcessor:
             raise AudioError("The uploaded file for this job is missing; submit it again.")
         suffix = Path(key).suffix or ".bin"
         path = workdir / f"input{suffix}"
-        with open(path, "wb") as out:
-            for chunk in self.storage.iter_bytes(key):
-                out.write(chunk)
-                cancel.raise_if_cancelled()
+        try:
+            with open(path, "wb") as out:
+                for chunk in self.storage.iter_bytes(key):
+                    out.write(chunk)
+                    cancel.raise_if_cancelled()
+        except StorageNotFound:
+            raise AudioError(
+                "The uploaded file for this job is missing; submit it again."
+            ) from None
         return path
 
     def _store_result(self, lease: Lease, result: dict[str, object]) -> None:
