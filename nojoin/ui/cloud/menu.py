@@ -220,5 +220,7 @@ def install_cloud(
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(manager.shutdown)
+    if isinstance(window, QWidget):
+        window.destroyed.connect(lambda *_: manager.shutdown())
     manager.start()
     return controller

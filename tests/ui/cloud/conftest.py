@@ -37,6 +37,7 @@ def manager(qtbot: Any, fake_auth: FakeAuth, tmp_path: Any) -> Iterator[CloudMan
     m.sync = FakeSync()  # type: ignore[assignment]
     m.backups = FakeBackups()  # type: ignore[assignment]
     yield m
-    if fake_auth.gate is not None:
-        fake_auth.gate.open()
+    for gate in (fake_auth.gate, m.backups.gate):  # type: ignore[attr-defined]
+        if gate is not None:
+            gate.open()
     m.shutdown()
