@@ -474,7 +474,7 @@ class Recorder:
                 f"The {src.label} device '{name}' stopped working ({exc}). "
                 "What was recorded so far is kept."
             )
-            if not self._first_block[src].is_set():
+            if not self._caught_up[src].is_set():
                 self._start_error.append(
                     f"Cannot record from the {src.label} device '{name}': {exc}. "
                     "Check it is connected, or choose another one (see `nojoin devices`)."

@@ -65,9 +65,8 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseEnv]:
             )
         time.sleep(0.1)
     mp = pytest.MonkeyPatch()
-    # soundcard connects when first imported, using these.
+    # soundcard connects when first imported, through this (children inherit it).
     mp.setenv("PULSE_SERVER", server)
-    mp.setenv("XDG_RUNTIME_DIR", str(base / "runtime"))
     try:
         yield env
     finally:
