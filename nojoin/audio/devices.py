@@ -38,9 +38,10 @@ def soundcard_module() -> Any:
                 "Recording needs the 'soundcard' package. Install it with: pip install 'nojoin[audio]'"
             ) from exc
         except Exception as exc:  # AssertionError / RuntimeError while connecting
+            detail = f" ({exc})" if str(exc) else ""
             raise AudioError(
-                f"Cannot connect to the sound server ({type(exc).__name__}: {exc}). "
-                "Check that PulseAudio or PipeWire is running (pactl info)."
+                f"Cannot connect to the sound server{detail}. "
+                "Check that PulseAudio or PipeWire is running (`pactl info` shows it)."
             ) from exc
         finally:
             sys.argv = saved

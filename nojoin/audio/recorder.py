@@ -490,7 +490,11 @@ class Recorder:
         except BaseException as exc:  # disk full, etc.: keep what is on disk, tell the user
             self._writer_error = exc
             log.exception("recorder writer failed")
-            self._emit("error", f"Recording stopped: cannot write the audio file ({exc}).")
+            self._emit(
+                "error",
+                f"Recording stopped: cannot write {self._partial} ({exc}). Check there is free "
+                "disk space; what was recorded so far is kept.",
+            )
             self._set_state(RecorderState.FAILED)
 
     def _timeline(self, t: float) -> tuple[float, bool]:
@@ -580,14 +584,19 @@ class Recorder:
     def _finish(self, ended: datetime, discard_short: bool) -> RecordingResult:
         assert self._partial is not None and self._final is not None
         assert self._started_at is not None
+        closed = False
         if self._file is not None:
             try:
                 self._file.close()  # writes the final WAV sizes
+                closed = True
             except Exception as exc:  # e.g. the disk filled up: fix the sizes ourselves
                 log.warning("closing %s failed (%s); repairing its header", self._partial, exc)
-                repair_wav(self._partial)
             self._file = None
-        duration = self._frames_written / self.samplerate
+        if closed and self._writer_error is None:
+            frames = self._frames_written
+        else:  # a failed write may have left part of a block: trust the file, not our count
+            frames = repair_wav(self._partial)
+        duration = frames / self.samplerate
         result = RecordingResult(
             path=None,
             duration=duration,

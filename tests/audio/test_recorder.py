@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -377,8 +379,6 @@ def test_devices_command_lists_the_test_devices(pulse: PulseEnv) -> None:
     proc = _nojoin("devices", "--json")
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
-    import json
-
     devs = json.loads(stdout)
     mics = [d for d in devs if d["kind"] == "microphone"]
     spks = [d for d in devs if d["kind"] == "speaker"]
@@ -391,3 +391,62 @@ def test_devices_command_lists_the_test_devices(pulse: PulseEnv) -> None:
     }
     assert spks[0]["id"] == "nojoin_speaker" and spks[0]["default"]
     assert not any(d["id"].endswith(".monitor") for d in devs)
+
+
+def test_full_disk_stops_the_recording_and_keeps_what_was_written(
+    pulse: PulseEnv, tmp_path: Path
+) -> None:
+    """The child may write at most 300 kB (RLIMIT_FSIZE), as if the disk filled up."""
+    out = tmp_path / "full.wav"
+    code = textwrap.dedent(
+        f"""
+        import json, resource, signal, time
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+        from nojoin.audio.recorder import Recorder, RecorderEvents, RecorderState
+
+        class Errors(RecorderEvents):
+            seen = []
+            def error(self, message):
+                self.seen.append(message)
+
+        rec = Recorder({str(out)!r}, listener=Errors())
+        rec.start()
+        deadline = time.monotonic() + 20
+        while rec.state is not RecorderState.FAILED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = rec.state.value
+        result = rec.stop()
+        print(json.dumps({{"state": state, "errors": Errors.seen, "path": str(result.path),
+                          "duration": result.duration}}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["state"] == "failed"
+    assert "free disk space" in report["errors"][0]
+    assert report["path"] == str(out)
+    info = sf.info(str(out))
+    assert info.duration == pytest.approx(report["duration"], abs=1e-6)
+    assert 1.0 < info.duration < 300_000 / (RATE * FRAME)
+
+
+def test_no_sound_server_is_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path / 'no-such-socket'}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nojoin", "record", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("nojoin: error: Cannot connect to the sound server")
+    assert "PulseAudio or PipeWire is running" in proc.stderr
