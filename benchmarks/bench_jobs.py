@@ -82,7 +82,7 @@ def _claim_worker(url: str, simple: bool, name: str, out: Any, start: Any) -> No
                 if simple:
                     got = conn.execute(SIMPLE_CLAIM, (name,)).fetchone() is not None
                 else:
-                    got = repo.claim_next(conn, name, 300.0) is not None  # type: ignore[arg-type]
+                    got = repo.claim_next(conn, name, 300.0) is not None
             if not got:
                 break
             n += 1
@@ -168,18 +168,33 @@ def _start_backend(
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                # Printed at start-up (the anon key is public by design).
-                found = re.search(r"NOJOIN_ANON_KEY=(\S+)", log_path.read_text(errors="replace"))
-                assert found, "nojoin-backend printed no anon key"
-                return proc, base, found.group(1)
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("nojoin-backend did not start")
-        time.sleep(0.1)
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    # Printed at start-up (the anon key is public by design).
+                    text = log_path.read_text(errors="replace")
+                    found = re.search(r"NOJOIN_ANON_KEY=(\S+)", text)
+                    if not found:
+                        raise RuntimeError("nojoin-backend printed no anon key")
+                    return proc, base, found.group(1)
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nojoin-backend did not start; see {log_path}")
+            time.sleep(0.1)
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _sign_up(base: str, anon: str) -> str:
@@ -194,7 +209,11 @@ def _sign_up(base: str, anon: str) -> str:
 
 
 def bench_e2e(url: str, work: Path) -> dict[str, float]:
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+    from nojoin.processing.strategies.base import (
+        CancelToken,
+        ProcessingOptions,
+        ProcessingStrategy,
+    )
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
     from nojoin.processing.strategies.remote_strategy import (
         RemoteProcessingStrategy,
@@ -218,7 +237,7 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
     try:
         remote = RemoteProcessingStrategy(StaticConnection(base, _sign_up(base, anon)))
         with LocalProcessingStrategy() as local:
-            strategies = {"local": local, "remote": remote}
+            strategies: dict[str, ProcessingStrategy] = {"local": local, "remote": remote}
             for strategy in strategies.values():  # warm-up: models loaded once
                 strategy.process(meeting.path, options, lambda p: None, CancelToken())
             # Interleaved, best of 2: other load on the machine hits both alike.
@@ -230,8 +249,7 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
                     results[name].append(t.to_dict())
         remote.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        _stop(proc)
     local_s, remote_s = min(times["local"]), min(times["remote"])
     same = all(r == results["local"][0] for r in results["local"] + results["remote"])
     print(
@@ -306,8 +324,7 @@ def bench_upload_memory(url: str, work: Path, size_mb: int) -> dict[str, float]:
         sampler.join()
         assert r.status_code == 202, r.text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        _stop(proc)
     mb = 1024 * 1024
     print(
         f"  {size_mb} MB upload in {elapsed:.1f} s ({size_mb / elapsed:.0f} MB/s): API RSS "
