@@ -180,3 +180,23 @@ def test_import_command(media: dict[str, Path]) -> None:
     assert bad.stderr.startswith("nojoin: error: notes.mp3 is not a readable audio or video file")
     with Library() as lib:
         assert [m.title for m in lib.list_meetings()] == ["Standup"]
+
+
+def test_progress_is_reported_and_cancel_leaves_nothing(media: dict[str, Path]) -> None:
+    import threading
+
+    from nojoin.errors import CancelledError
+
+    seen: list[float] = []
+    import_file(media["flac"], progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.02)
+    for f in _audio_files():
+        f.unlink()
+
+    cancel = threading.Event()
+    cancel.set()
+    with Library() as lib:
+        with pytest.raises(CancelledError):
+            import_file(media["mp4"], store=lib, cancel=cancel)
+        assert lib.list_meetings() == []
+    assert _audio_files() == []
