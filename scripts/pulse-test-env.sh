@@ -46,6 +46,10 @@ case "$cmd" in
     exec pulseaudio "${daemon_args[@]}"
     ;;
   start)
+    if [ -f "$dir/pulseaudio.pid" ] && kill -0 "$(cat "$dir/pulseaudio.pid")" 2>/dev/null; then
+      echo "export PULSE_SERVER=unix:$socket"   # already running for this DIR
+      exit 0
+    fi
     write_config
     (export HOME="$dir/home" XDG_RUNTIME_DIR="$dir/runtime"
      exec pulseaudio "${daemon_args[@]}" >"$dir/pulseaudio.log" 2>&1) &
