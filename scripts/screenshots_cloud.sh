@@ -13,7 +13,17 @@ PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 "$(dirname "$PY")/nojoin-backend" --port "$PORT" --data-dir "$WORK/backend" --log-level warning \
     >"$WORK/backend.log" 2>&1 &
 BACKEND=$!
-trap 'kill $BACKEND 2>/dev/null; wait $BACKEND 2>/dev/null; rm -rf "$WORK"' EXIT
+cleanup() {
+    kill "$BACKEND" 2>/dev/null || true
+    wait "$BACKEND" 2>/dev/null || true
+    # nojoin-backend leaves its embedded PostgreSQL running on SIGTERM: stop ours.
+    if [ -f "$WORK/backend/pgdata/postmaster.pid" ]; then
+        kill -INT "$(head -1 "$WORK/backend/pgdata/postmaster.pid")" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 for _ in $(seq 1 150); do
     curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
     sleep 0.2

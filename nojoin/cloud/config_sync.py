@@ -60,13 +60,14 @@ Choice = Literal["local", "cloud"]
 
 
 def differences(local: Settings, cloud: dict[str, Any]) -> tuple[Difference, ...]:
-    """Synced settings whose values differ (cloud keys this version does not know are ignored;
-    a setting missing in the cloud copy counts as different)."""
+    """Synced settings whose values differ. Cloud keys this version does not know are ignored,
+    and so are settings the cloud copy does not have (written by an older Nojoin): this
+    computer's value simply stays and is added to the cloud copy with the next push."""
     mine = shared_settings(local)
     theirs = shared_settings(with_shared(local, cloud)) if cloud else {}
     out = []
     for name in sorted(mine):
-        if name not in cloud or mine[name] != theirs.get(name):
+        if name in cloud and mine[name] != theirs.get(name):
             out.append(Difference(name, mine[name], cloud.get(name)))
     return tuple(out)
 

@@ -255,7 +255,16 @@ class CloudManager(QObject):
         self.config_repository.active = False
         self._retry_timer.stop()
         self._poll_timer.stop()
-        return self.run("sign out", lambda task: self.auth.sign_out())
+        return self.run(
+            "sign out",
+            lambda task: self.auth.sign_out(),
+            on_done=lambda _result: self._signed_out(),
+            on_error=lambda _error: self._signed_out(),  # signed out locally regardless
+        )
+
+    def _signed_out(self) -> None:
+        self._set_account(None)
+        self._set_status("")
 
     def _do_restore(
         self, task: CloudTask

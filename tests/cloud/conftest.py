@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,34 @@ import pytest
 from cloud_helpers import Backend, Device, Relay, free_port, make_device
 
 ROOT = Path(__file__).resolve().parents[2]
+
+if sys.version_info < (3, 12):
+    # PySide6 6.12 on CPython 3.11 drops a reference to None/True/False on calls returning
+    # void/bool; from 3.12 on they are immortal. Make them so here (the Qt tests below).
+    import ctypes
+
+    for _immortal in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(_immortal)).value += 1 << 40
+
+
+def stop_embedded_postgres(pgdata: Path) -> None:
+    """nojoin-backend leaves its embedded PostgreSQL running when it gets SIGTERM; stop the
+    server we started (its PID is in postmaster.pid) so no test leaves a daemon behind."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, signal.SIGINT)  # "fast" shutdown
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +107,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+        stop_embedded_postgres(data / "srv" / "pgdata")
 
 
 @pytest.fixture
