@@ -45,6 +45,8 @@ from nojoin.cloud.errors import BackupError, OfflineError
 from nojoin.errors import CancelledError, LibraryError
 
 log = logging.getLogger(__name__)
+# httpx logs every request line at INFO, and ours carry signed (secret, short-lived) URLs.
+logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
 
 FORMAT = 1
 MANIFEST = "manifest.json"
