@@ -155,4 +155,21 @@ for theme in (Theme.LIGHT, Theme.DARK):
     shoot(f"sync-conflict-{theme.value}", SyncConflictDialog(conflict))
 manager.shutdown()
 lib.close()
+
+# The main window as the app builds it: Cloud menu before Help, account status at the right.
+from nojoin.app import build
+from nojoin.cloud import manager as cloud_manager
+
+ui_theme.apply(app, Theme.LIGHT)
+built = build(install_excepthook=False)
+built.window.resize(1200, 720)
+built.window.show()
+cm = cloud_manager.instance()
+wait(lambda: cm.account is not None and "synced" in cm.sync_status)
+shoot("main-window-signed-in", built.window)
+menu = next(a.menu() for a in built.window.menuBar().actions() if a.text() == "&Cloud")
+menu.popup(built.window.mapToGlobal(built.window.rect().center()))
+shoot("menu-signed-in", menu)
+menu.hide()
+built.close()
 PYEOF

@@ -128,10 +128,10 @@ class CloudManager(QObject):
         self._retry = 0
         self._retry_timer = QTimer(self)
         self._retry_timer.setSingleShot(True)
-        self._retry_timer.timeout.connect(self.sync_now)
+        self._retry_timer.timeout.connect(self.auto_sync)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(SYNC_INTERVAL_MS)
-        self._poll_timer.timeout.connect(self.sync_now)
+        self._poll_timer.timeout.connect(self.auto_sync)
         self._auth_event.connect(self._on_auth_event)
         self.auth.add_listener(self._auth_event.emit)  # any thread -> queued to the UI thread
 
@@ -335,7 +335,18 @@ class CloudManager(QObject):
 
     def _local_settings_changed(self) -> None:
         """Called (UI thread) after a settings change was saved locally in Cloud Mode."""
+        if self.config_repository.state().paused:
+            self._set_status("Settings sync paused (Cloud ▸ Sync Settings Now to choose)")
+            return
         self._set_status("Settings: saving to the cloud…")
+        self.sync_now()
+
+    @Slot()
+    def auto_sync(self) -> None:
+        """Timer-driven sync: skipped while the user postponed the settings choice, so the
+        question does not come back every few minutes (the menu action asks again)."""
+        if self.config_repository.state().paused:
+            return
         self.sync_now()
 
     @Slot()

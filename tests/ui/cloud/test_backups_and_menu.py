@@ -239,3 +239,20 @@ def test_expired_session_signs_out_with_a_message(
     assert "Sign in again" in box.text()
     assert manager.account is None and controller.status.text() == "Local Mode"
     assert controller.sign_in_action.isVisible()
+
+
+def test_decide_later_is_not_asked_again_by_timers_or_changes(
+    qtbot: Any, manager: CloudManager
+) -> None:
+    with qtbot.waitSignal(manager.auth_state_changed, timeout=5000):
+        manager.sign_in(ACCOUNT.email, "pw")
+    manager.config_repository.reset_state(ACCOUNT.user_id, paused=True)
+    started: list[str] = []
+    real_run = manager.run
+    manager.run = lambda name, fn, **kw: started.append(name) or real_run(name, fn, **kw)  # type: ignore[method-assign]
+    manager.auto_sync()  # the 5-minute poll / offline retry
+    manager._local_settings_changed()  # a change in Settings
+    assert started == []
+    assert "paused" in manager.sync_status
+    manager.sync_now()  # Cloud ▸ Sync Settings Now asks again
+    assert started == ["sync settings"]
