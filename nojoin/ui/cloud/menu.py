@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QWidget
 from nojoin.cloud import manager as cloud_manager
 from nojoin.cloud.auth_service import Account
 from nojoin.cloud.config_sync import SyncResult
+from nojoin.cloud.errors import NotSignedInError
 from nojoin.cloud.manager import CloudManager
 from nojoin.config.manager import ConfigManager
 from nojoin.ui.cloud.auth_dialogs import LoginDialog, PasswordResetDialog, RegisterDialog
@@ -81,6 +82,7 @@ class CloudController(QObject):
         self.register_action = self._action("&Create Account…", self.open_register)
         self.reset_action = self._action("&Reset Password…", self.open_reset)
         self.backups_action = self._action("&Backups…", self.open_backups)
+        self.account_dialog_action = self._action("&Account && Subscription…", self.open_account)
         self.sync_action = self._action("S&ync Settings Now", manager.sync_now)
         self.sign_out_action = self._action("Sign &Out", self.sign_out)
         for action in (
@@ -91,7 +93,7 @@ class CloudController(QObject):
         ):
             self.menu.addAction(action)
         self.menu.addSeparator()
-        for action in (self.backups_action, self.sync_action):
+        for action in (self.account_dialog_action, self.backups_action, self.sync_action):
             self.menu.addAction(action)
         self.menu.addSeparator()
         self.menu.addAction(self.sign_out_action)
@@ -120,8 +122,14 @@ class CloudController(QObject):
         for action in (self.sign_in_action, self.register_action, self.reset_action):
             action.setVisible(not signed_in)
             action.setEnabled(configured)
-        for action in (self.backups_action, self.sync_action, self.sign_out_action):
+        for action in (
+            self.account_dialog_action,
+            self.backups_action,
+            self.sync_action,
+            self.sign_out_action,
+        ):
             action.setEnabled(signed_in)
+        _install_remote_connection(self.manager if signed_in else None)
         if not configured:
             self.sign_in_action.setToolTip(
                 "This copy of Nojoin was built without a Nojoin Cloud address."
@@ -173,6 +181,15 @@ class CloudController(QObject):
         )
         return result
 
+    def open_account(self) -> QWidget:
+        """The billing engineer's Account dialog, over the signed-in API client."""
+        from nojoin.cloud.billing_client import BillingClient
+        from nojoin.ui.account_dialog import AccountDialog
+
+        dialog = AccountDialog(BillingClient(self.manager.api), parent=self.parent_widget)
+        opened: QWidget = self._open("account", dialog)
+        return opened
+
     def ask_sync_choice(self, result: SyncResult) -> SyncConflictDialog:
         dialog = SyncConflictDialog(result, self.parent_widget)
         dialog.finished.connect(lambda _code: self.manager.resolve_conflict(result, dialog.choice))
@@ -202,6 +219,31 @@ class CloudController(QObject):
     def _show_error(self, text: str) -> None:
         # Sync errors recur (retries); the status bar is the right place, not a dialog each time.
         self._status_message(text)
+
+
+class RemoteConnection:
+    """What remote processing needs (`remote_strategy.RemoteConnection`): the backend URL and
+    a fresh token, from the signed-in CloudManager. Blocking: called on processing threads."""
+
+    def __init__(self, manager: CloudManager) -> None:
+        self.manager = manager
+
+    def base_url(self) -> str:
+        return self.manager.api_base_url()
+
+    def access_token(self) -> str:
+        from nojoin.processing.strategies.remote_strategy import RemoteAuthError
+
+        try:
+            return self.manager.access_token()
+        except NotSignedInError as exc:
+            raise RemoteAuthError(str(exc)) from exc
+
+
+def _install_remote_connection(manager: CloudManager | None) -> None:
+    from nojoin.processing.strategies.remote_strategy import set_default_connection
+
+    set_default_connection(RemoteConnection(manager) if manager is not None else None)
 
 
 def install_cloud(

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 from nojoin.cloud.auth_service import AuthEvent, AuthEventKind
 from nojoin.cloud.errors import BackupError
 from nojoin.cloud.manager import CloudManager
+from nojoin.processing.strategies import remote_strategy
 from nojoin.ui.cloud.backups_dialog import BackupsDialog
-from nojoin.ui.cloud.menu import CloudController
+from nojoin.ui.cloud.menu import CloudController, RemoteConnection
 from nojoin.ui.cloud.sync_dialog import SyncConflictDialog
 
 
@@ -190,13 +191,19 @@ def test_cloud_menu_and_status_follow_the_account(
     assert not controller.sign_in_action.isVisible()
     assert controller.account_action.text() == f"Signed in as {ACCOUNT.email}"
     assert controller.backups_action.isEnabled() and controller.sign_out_action.isEnabled()
+    assert controller.account_dialog_action.isEnabled()
     assert controller.open_backups() is controller.open_backups()  # one window, raised
+    # Remote processing now reaches the backend with the signed-in session.
+    connection = remote_strategy.default_connection()
+    assert isinstance(connection, RemoteConnection)
+    assert connection.base_url() == "http://127.0.0.1:9"
 
     with qtbot.waitSignal(manager.auth_state_changed, timeout=5000) as signal:
         controller.sign_out_action.trigger()
     assert signal.args == [None]
     assert status.text() == "Local Mode"
     assert ("sign_out", ()) in fake_auth.calls
+    assert remote_strategy.default_connection() is None
 
 
 def test_settings_conflict_after_sign_in_is_asked_and_answered(
@@ -256,3 +263,11 @@ def test_decide_later_is_not_asked_again_by_timers_or_changes(
     assert "paused" in manager.sync_status
     manager.sync_now()  # Cloud ▸ Sync Settings Now asks again
     assert started == ["sync settings"]
+
+
+def test_remote_connection_reports_a_missing_session_as_remote_auth_error(
+    manager: CloudManager,
+) -> None:
+    connection = RemoteConnection(manager)
+    with pytest.raises(remote_strategy.RemoteAuthError, match="not signed in"):
+        connection.access_token()
