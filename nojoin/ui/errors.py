@@ -19,6 +19,7 @@ from nojoin.errors import (
     LibraryError,
     ModelNotFoundError,
     NojoinError,
+    ProcessingError,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,12 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "The meeting library had a problem.", str(exc)
     if isinstance(exc, CancelledError):
         return "Cancelled.", str(exc)
+    if type(exc) in (NojoinError, ProcessingError):
+        # Generic errors (often an unexpected failure wrapped by the pipeline): point to the log.
+        return (
+            "Something went wrong.",
+            f"{exc}\n\nDetails are in the log file (Help → Open Logs Folder).",
+        )
     if isinstance(exc, NojoinError):
         return "Something went wrong.", str(exc)
     return (

@@ -441,11 +441,16 @@ class MainWindow(QMainWindow):
         self.library_panel.model.set_progress_text(meeting_id, None)
         try:
             m = self.library.get_meeting(meeting_id)
-            if m.status is MeetingStatus.PROCESSING:
-                # The pipeline normally resets this; make sure a cancel never leaves it stuck.
-                self.library.set_status(meeting_id, MeetingStatus.RECORDED)
+            if m.status in (MeetingStatus.PROCESSING, MeetingStatus.ERROR):
+                # A cancel is the user's choice, not a failure: the meeting goes back to what it
+                # was (its earlier transcript, if any, is kept by the pipeline).
+                had_transcript = bool(self.library.segments(meeting_id))
+                self.library.set_status(
+                    meeting_id,
+                    MeetingStatus.PROCESSED if had_transcript else MeetingStatus.RECORDED,
+                )
         except NojoinError:
-            pass
+            log.warning("could not reset meeting %s after cancel", meeting_id, exc_info=True)
         self.library_panel.refresh()
         if self.meeting_view.meeting_id == meeting_id:
             self.meeting_view.reload()

@@ -530,18 +530,24 @@ class MeetingView(QWidget):
             self.link_speaker(sp.label, choice.strip())
 
     def _segment_menu(self, pos: QPoint) -> None:
-        index = self.table.indexAt(pos)
-        seg = self.model.segment(index.row())
+        menu = self.segment_menu(self.table.indexAt(pos).row())
+        if menu is not None:
+            menu.exec(self.table.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def segment_menu(self, row: int) -> QMenu | None:
+        """The context menu of one segment: play, edit, assign to another speaker."""
+        seg = self.model.segment(row)
         m = self._meeting
         if seg is None or seg.id is None or m is None:
-            return
+            return None
         seg_id = seg.id
         menu = QMenu(self)
         play = QAction("Play from here", menu)
         play.setEnabled(self.player_bar.play_button.isEnabled())
         play.triggered.connect(lambda: self._play_from(seg.start))
         menu.addAction(play)
-        menu.addAction("Edit text", lambda: self.table.edit(self.model.index(index.row(), TEXT)))
+        menu.addAction("Edit text", lambda: self.table.edit(self.model.index(row, TEXT)))
         assign = menu.addMenu("Assign to speaker")
         for sp in m.speakers:
             act = assign.addAction(sp.display_name)
@@ -549,7 +555,7 @@ class MeetingView(QWidget):
             act.triggered.connect(lambda _c=False, lab=sp.label: self.reassign_segment(seg_id, lab))
         assign.addSeparator()
         assign.addAction(NEW_SPEAKER, lambda: self._reassign_new(seg_id))
-        menu.exec(self.table.viewport().mapToGlobal(pos))
+        return menu
 
     def _reassign_new(self, segment_id: int) -> None:
         m = self._meeting

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit
 from ui_support import Boxes, Harness
 
@@ -232,19 +232,15 @@ def test_delete_asks_first(harness: Harness, boxes: Boxes, qtbot: Any) -> None:
     assert harness.wav.exists()  # audio outside Nojoin's folder is never deleted
 
 
-def test_context_menu_builds(harness: Harness, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The segment menu offers the speakers of the meeting (and does not crash)."""
-    from PySide6.QtWidgets import QMenu
-
-    open_processed(harness)
+def test_segment_menu_assigns_to_another_speaker(harness: Harness) -> None:
+    mid = open_processed(harness)
     view = harness.window.meeting_view
-    seen: list[list[str]] = []
-
-    def fake_exec(self: QMenu, *a: Any) -> None:
-        assign = [a for a in self.actions() if a.text() == "Assign to speaker"][0].menu()
-        seen.append([a.text() for a in assign.actions() if a.text()])
-
-    monkeypatch.setattr(QMenu, "exec", fake_exec)
-    rect = view.table.visualRect(view.model.index(0, TEXT))
-    view._segment_menu(QPoint(rect.center()))
-    assert seen == [["SPEAKER_00", "SPEAKER_01", "New speaker…"]]
+    menu = view.segment_menu(0)
+    assert menu is not None
+    assign = next(a for a in menu.actions() if a.text() == "Assign to speaker").menu()
+    actions = {a.text(): a for a in assign.actions() if a.text()}
+    assert list(actions) == ["SPEAKER_00", "SPEAKER_01", "New speaker…"]
+    assert not actions["SPEAKER_00"].isEnabled()  # already this segment's speaker
+    actions["SPEAKER_01"].trigger()
+    assert shown_speakers(harness)[0] == "SPEAKER_01"
+    assert harness.library.segments(mid)[0].speaker == "SPEAKER_01"
