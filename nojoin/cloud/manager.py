@@ -152,16 +152,21 @@ class CloudManager(QObject):
         return self.run("restore the session", self._do_restore, on_done=self._after_restore)
 
     def shutdown(self) -> None:
+        """Stop timers, cancel running work, wait briefly for workers. Idempotent; safe at
+        interpreter exit when Qt may already have deleted the C++ side."""
         if self._closed:
             return
         self._closed = True
-        self._retry_timer.stop()
-        self._poll_timer.stop()
         for task in list(self._tasks):
-            task.cancel()
+            task.cancel_event.set()
         self.auth.close()
-        self._serial.waitForDone(5000)
-        self._bulk.waitForDone(5000)
+        try:
+            self._retry_timer.stop()
+            self._poll_timer.stop()
+            self._serial.waitForDone(5000)
+            self._bulk.waitForDone(5000)
+        except RuntimeError:  # the QObject was already destroyed (application exit)
+            log.debug("cloud manager shut down after its Qt objects were deleted")
         self.api.close()
 
     # ------------------------------------------------------------------ for other modules

@@ -56,6 +56,13 @@ class _CloudDialog(QDialog):
         self.task: CloudTask | None = None
         self.setWindowTitle(title)
         self.setMinimumWidth(420)
+        # Visible field outlines in both themes (the dark palette's base is close to the
+        # window colour, so borderless fields looked like plain text).
+        self.setStyleSheet(
+            "QLineEdit { border: 1px solid palette(mid); border-radius: 6px; padding: 5px 7px;"
+            " background: palette(base); }"
+            "QLineEdit:focus { border-color: palette(highlight); }"
+        )
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(22, 20, 22, 18)
         self.layout_.setSpacing(12)
