@@ -302,7 +302,16 @@ class CloudManager(QObject):
     def _after_sign_in(self, result: tuple[Account, SyncResult | NojoinError]) -> None:
         account, sync = result
         self._set_account(account)
+        self._warn_if_not_persistent()
         self._handle_sync(sync)
+
+    def _warn_if_not_persistent(self) -> None:
+        if not getattr(self.auth.storage, "persistent", True):
+            self.message.emit(
+                "You are signed in, but this computer has no working password store (keyring), "
+                "so Nojoin cannot remember the session: you will need to sign in again after "
+                "restarting. Nothing is written to disk in its place."
+            )
 
     def _after_sign_up(
         self, result: tuple[Account | None, SyncResult | NojoinError | None]

@@ -271,3 +271,12 @@ def test_remote_connection_reports_a_missing_session_as_remote_auth_error(
     connection = RemoteConnection(manager)
     with pytest.raises(remote_strategy.RemoteAuthError, match="not signed in"):
         connection.access_token()
+
+
+def test_sign_in_without_a_keyring_warns_that_the_session_is_not_kept(
+    qtbot: Any, manager: CloudManager, fake_auth: FakeAuth
+) -> None:
+    fake_auth.storage._keyring_ok = False  # type: ignore[union-attr]  # as after a keyring error
+    with qtbot.waitSignal(manager.message, timeout=5000) as told:
+        manager.sign_in(ACCOUNT.email, "pw")
+    assert "sign in again after restarting" in told.args[0]
