@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -23,14 +24,39 @@ from nojoin import __version__
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.library import Library
 from nojoin.models import Meeting
-from nojoin.processing.pipeline import Pipeline
 from nojoin.processing.strategies.base import CancelToken, Progress, ProgressCallback
 from nojoin.ui.errors import ExceptionHook
 from nojoin.ui.main_window import MainWindow
 from nojoin.ui.processing import ProcessingQueue
 from nojoin.ui.recording import RecorderAdapter, RecorderFactory, RecorderLike
 
+if TYPE_CHECKING:
+    from nojoin.processing.pipeline import Pipeline
+
 log = logging.getLogger(__name__)
+
+
+class LazyPipeline:
+    """Builds the real Pipeline on first use (on the worker thread), so start-up does not import
+    the audio decoder and numpy before the window is visible."""
+
+    def __init__(self, library: Library, pipeline: Pipeline | None = None) -> None:
+        self._library = library
+        self._pipeline = pipeline
+        self._lock = threading.Lock()
+
+    def get(self) -> Pipeline:
+        with self._lock:
+            if self._pipeline is None:
+                from nojoin.processing.pipeline import Pipeline
+
+                self._pipeline = Pipeline(self._library, mode="local")
+            return self._pipeline
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pipeline is not None:
+                self._pipeline.close()
 
 
 @dataclass
@@ -40,11 +66,21 @@ class App:
     qt: QApplication
     config: ConfigManager
     library: Library
-    pipeline: Pipeline
+    pipeline: LazyPipeline
     queue: ProcessingQueue
     recorder: RecorderAdapter
     window: MainWindow
     hook: ExceptionHook
+
+    def install_cloud(self) -> None:
+        """Cloud menu, account status and settings sync (Cloud Mode).
+
+        `run()` calls this right after the window is first shown: it imports the HTTP client
+        and resumes a stored session, which would otherwise delay the first frame.
+        """
+        from nojoin.ui.cloud import install_cloud
+
+        install_cloud(self.window, self.config, self.library.path)
 
     def close(self) -> None:
         self.window.shutdown()
@@ -93,12 +129,12 @@ def build(
     if settings.data_folder and "NOJOIN_DATA_DIR" not in os.environ:
         os.environ["NOJOIN_DATA_DIR"] = str(Path(settings.data_folder).expanduser())
     library = library or Library()
-    pipeline = pipeline or Pipeline(library, mode="local")
+    lazy = LazyPipeline(library, pipeline)
 
     def run_meeting(
         meeting_id: int, options: object, progress: ProgressCallback, cancel: CancelToken
     ) -> object:
-        return pipeline.process_meeting(meeting_id, options, progress, cancel)  # type: ignore[arg-type]
+        return lazy.get().process_meeting(meeting_id, options, progress, cancel)  # type: ignore[arg-type]
 
     queue = ProcessingQueue(run_meeting)
 
@@ -129,13 +165,10 @@ def build(
         return result.meeting
 
     window = MainWindow(library, config, queue, recorder, import_one)
-    from nojoin.ui.cloud import install_cloud  # Cloud menu, account status, settings sync
-
-    install_cloud(window, config, library.path)
     hook = ExceptionHook(lambda: window)
     if install_excepthook:
         hook.install()
-    return App(qt, config, library, pipeline, queue, recorder, window, hook)
+    return App(qt, config, library, lazy, queue, recorder, window, hook)
 
 
 def recover_recordings(library: Library) -> list[Meeting]:
@@ -185,6 +218,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     app = build()
     app.window.show()
+    QTimer.singleShot(0, app.install_cloud)
     QTimer.singleShot(0, lambda: startup_tasks(app))
     try:
         code = app.qt.exec()
