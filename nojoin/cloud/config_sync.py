@@ -19,7 +19,12 @@ from typing import Any, Literal
 
 from nojoin.cloud.api_client import ApiClient, RemoteConfig
 from nojoin.cloud.errors import ConflictError, OfflineError
-from nojoin.config.cloud_repository import CloudConfigRepository, shared_settings, with_shared
+from nojoin.config.cloud_repository import (
+    CloudConfigRepository,
+    is_secret_name,
+    shared_settings,
+    with_shared,
+)
 from nojoin.config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,7 +169,8 @@ class ConfigSync:
             return SyncResult(SyncOutcome.PUSHED, remote=stored)
         remote = self.api.get_config()
         if remote.version == base_version:
-            self._synced(user_id, remote, local)
+            # A change saved while we asked stays pending (seq moved on).
+            self._synced(user_id, remote, local, seq=state.seq)
             return SyncResult(SyncOutcome.IN_SYNC, remote=remote)
         if remote.version == 0:  # the cloud copy was deleted: put ours back
             return self._push_over(user_id, local, 0)
@@ -236,16 +242,23 @@ class ConfigSync:
         )
         return SyncResult(SyncOutcome.PUSHED, remote=stored)
 
-    def _synced(self, user_id: str, remote: RemoteConfig, local: Settings) -> None:
+    def _synced(
+        self, user_id: str, remote: RemoteConfig, local: Settings, *, seq: int | None = None
+    ) -> None:
         self.repo.mark_synced(
             user_id=user_id,
             version=remote.version,
             shared=shared_settings(local),
             cloud_extra=_extra(remote.config),
+            sent_seq=seq,
         )
 
 
 def _extra(config: dict[str, Any]) -> dict[str, Any]:
     """Cloud keys this version of Nojoin does not know (kept so a push never drops them)."""
     known = set(Settings.__dataclass_fields__)
-    return {k: v for k, v in config.items() if k not in known and not k.startswith("_")}
+    return {
+        k: v
+        for k, v in config.items()
+        if k not in known and not k.startswith("_") and not is_secret_name(k)
+    }
