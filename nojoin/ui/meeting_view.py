@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -43,6 +45,20 @@ from nojoin.ui.transcript_model import SPEAKER, TEXT, TIME, TranscriptModel
 log = logging.getLogger(__name__)
 
 NEW_SPEAKER = "New speaker…"
+
+
+class _RoomyDelegate(QStyledItemDelegate):
+    """Rows sized for the style sheet's cell padding, so wrapped text is never cut off."""
+
+    PAD_W, PAD_H = 8, 6
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:  # noqa: N802
+        opt = QStyleOptionViewItem(option)
+        opt.rect.setWidth(max(10, opt.rect.width() - self.PAD_W))
+        s = super().sizeHint(opt, index)
+        return QSize(s.width() + self.PAD_W, s.height() + self.PAD_H)
 
 
 class MeetingView(QWidget):
@@ -141,6 +157,7 @@ class MeetingView(QWidget):
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setObjectName("transcript")
+        self.table.setItemDelegate(_RoomyDelegate(self.table))
         self.table.setWordWrap(True)
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(False)

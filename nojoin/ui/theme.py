@@ -109,6 +109,7 @@ QLineEdit#meetingTitle:hover {{ border-color: {c["border"]}; }}
 QLineEdit#meetingTitle:focus {{ border-color: {ACCENT}; background: {c["base"]}; }}
 QToolButton::menu-indicator {{ image: none; width: 0px; }}
 QTableView#transcript::item {{ padding: 4px 6px; }}
+QListWidget::item {{ padding: 4px 6px; }}
 QTableView#meetingList::item {{ padding: 0px 6px; }}
 QGroupBox {{ font-weight: 600; border: 1px solid {c["border"]}; border-radius: 8px;
     margin-top: 14px; padding: 10px 8px 6px 8px; }}
