@@ -49,7 +49,7 @@ from nojoin.cloud.manager import CloudManager
 from nojoin.config import Theme
 from nojoin.library import Library
 from nojoin.ui import theme as ui_theme
-from nojoin.ui.cloud.auth_dialogs import LoginDialog, RegisterDialog
+from nojoin.ui.cloud.auth_dialogs import LoginDialog, PasswordResetDialog, RegisterDialog
 from nojoin.ui.cloud.backups_dialog import BackupsDialog
 from nojoin.ui.cloud.sync_dialog import SyncConflictDialog
 
@@ -124,6 +124,13 @@ for theme in (Theme.LIGHT, Theme.DARK):
     shoot(f"register-invalid-{theme.value}", reg)
     reg.close()
 
+    reset = PasswordResetDialog(manager, email)
+    reset.show()
+    reset.submit()
+    wait(lambda: reset.sent and not reset.is_busy)
+    shoot(f"reset-code-{theme.value}", reset)
+    reset.close()
+
 ui_theme.apply(app, Theme.LIGHT)
 task = manager.sign_up(email, "correct horse battery staple")
 done = []
@@ -164,6 +171,7 @@ ui_theme.apply(app, Theme.LIGHT)
 built = build(install_excepthook=False)
 built.window.resize(1200, 720)
 built.window.show()
+built.install_cloud()  # as run() does after the first frame
 cm = cloud_manager.instance()
 wait(lambda: cm.account is not None and "synced" in cm.sync_status)
 shoot("main-window-signed-in", built.window)

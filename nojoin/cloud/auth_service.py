@@ -213,11 +213,16 @@ class AuthService:
 
     def _on_supabase_event(self, event: AuthChangeEvent, session: Session | None) -> None:
         # Called by supabase inside our calls (we hold the lock): only record and queue.
-        if event in ("SIGNED_IN", "TOKEN_REFRESHED", "USER_UPDATED") and session is not None:
+        if (
+            event in ("SIGNED_IN", "TOKEN_REFRESHED", "USER_UPDATED", "PASSWORD_RECOVERY")
+            and session is not None
+        ):
             self._account = _account(session)
             self._schedule(session)
             self._emit(
-                AuthEventKind.SIGNED_IN if event == "SIGNED_IN" else AuthEventKind.TOKEN_REFRESHED
+                AuthEventKind.SIGNED_IN
+                if event in ("SIGNED_IN", "PASSWORD_RECOVERY")
+                else AuthEventKind.TOKEN_REFRESHED
             )
         elif event == "SIGNED_OUT":
             self._cancel_timer()
@@ -296,6 +301,36 @@ class AuthService:
                 self._supabase().auth.reset_password_for_email(email)
             except sb.errors().AuthError as exc:
                 raise _translate(exc, "send the reset email") from exc
+
+    def complete_password_reset(self, email: str, code: str, new_password: str) -> Account:
+        """Second step of a reset: the code from the email proves the address; then the new
+        password is set and the user is signed in."""
+        email = validate_email(email)
+        code = code.strip()
+        if not code:
+            raise AuthError("Enter the code from the email.")
+        validate_password(new_password)
+        with self._locked():
+            client = self._supabase()
+            try:
+                response = client.auth.verify_otp(
+                    {"email": email, "token": code, "type": "recovery"}
+                )
+            except sb.errors().AuthError as exc:
+                if getattr(exc, "status", 0) in (400, 401, 403, 404):
+                    raise AuthError(
+                        "This code is wrong or has expired. Check the latest email, or ask for "
+                        "a new code."
+                    ) from exc
+                raise _translate(exc, "check the code") from exc
+            if response.session is None:
+                raise AuthError("The code was not accepted. Ask for a new one.")
+            try:
+                client.auth.update_user({"password": new_password})
+            except sb.errors().AuthError as exc:
+                raise _translate(exc, "set the new password") from exc
+            self._retry = 0
+            return _account(response.session)
 
     def sign_out(self) -> None:
         """End this device's session: removed from the keyring first, then revoked on the

@@ -256,6 +256,15 @@ class CloudManager(QObject):
     def reset_password(self, email: str) -> CloudTask:
         return self.run("send the reset email", lambda task: self.auth.reset_password(email))
 
+    def complete_password_reset(self, email: str, code: str, new_password: str) -> CloudTask:
+        """Set a new password with the emailed code; signs in. completed((account, sync))."""
+
+        def work(task: CloudTask) -> tuple[Account, SyncResult | NojoinError]:
+            account = self.auth.complete_password_reset(email, code, new_password)
+            return account, self._first_sync(account)
+
+        return self.run("reset the password", work, on_done=self._after_sign_in)
+
     def sign_out(self) -> CloudTask:
         self.config_repository.active = False
         self._retry_timer.stop()

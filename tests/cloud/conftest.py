@@ -56,6 +56,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     env = {
         **os.environ,
         "NOJOIN_SIGNIN_MAX_ATTEMPTS": "1000",
+        "NOJOIN_MAILER": "file",  # password-reset mails as files the tests can read
         "NOJOIN_DATA_DIR": str(data / "home"),
     }
     env.pop("NOJOIN_DATABASE_URL", None)

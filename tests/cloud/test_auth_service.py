@@ -4,6 +4,7 @@ register, sign in, session kept in the keyring only, restart, refresh, sign out,
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -100,12 +101,30 @@ def test_wrong_password_and_bad_input_have_clear_messages(cloud_env: Backend) ->
     auth.close()
 
 
-def test_password_reset_request_succeeds(cloud_env: Backend) -> None:
-    auth = AuthService()
+def _mailed_code(backend: Backend, email: str) -> str:
+    mails = [json.loads(p.read_text()) for p in sorted((backend.data_dir / "mail").glob("*.json"))]
+    [body] = [m["body"] for m in mails if m["to"] == email][-1:]
+    match = re.search(r"Your code: (\d{6})", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_password_reset_with_the_emailed_code(cloud_env: Backend) -> None:
+    auth = AuthService(auto_refresh=False)
     email = new_email()
     auth.sign_up(email, PASSWORD)
-    auth.reset_password(email)  # the server queues the email; no error
+    auth.sign_out()
+    auth.reset_password(email)
     auth.reset_password(new_email())  # unknown address: same answer, reveals nothing
+    with pytest.raises(AuthError, match="wrong or has expired"):
+        auth.complete_password_reset(email, "not-a-code", "a brand new password")
+    code = _mailed_code(cloud_env, email)
+    account = auth.complete_password_reset(email, code, "a brand new password")
+    assert account.email == email and auth.account == account
+    auth.sign_out()
+    with pytest.raises(AuthError, match="Wrong email or password"):
+        auth.sign_in(email, PASSWORD)
+    assert auth.sign_in(email, "a brand new password") == account
     auth.close()
 
 

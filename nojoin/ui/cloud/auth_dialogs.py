@@ -272,6 +272,8 @@ class RegisterDialog(_CloudDialog):
 
 
 class PasswordResetDialog(_CloudDialog):
+    """Step 1: email -> the server mails a code. Step 2: code + new password -> signed in."""
+
     def __init__(
         self, manager: CloudManager, email: str = "", parent: QWidget | None = None
     ) -> None:
@@ -279,24 +281,45 @@ class PasswordResetDialog(_CloudDialog):
         self.layout_.addWidget(
             heading(
                 "Reset your password",
-                "Enter the email address of your account and we will send you a link to "
-                "choose a new password.",
+                "Enter the email address of your account. We will email you a code to choose "
+                "a new password.",
             )
         )
         self.email = QLineEdit(email)
         self.email.setPlaceholderText("name@example.com")
         self.form.addRow("Email", self.email)
         self.layout_.addLayout(self.form)
+        # One form for both steps, so the fields line up; step 2's rows appear after sending.
+        self.code = QLineEdit()
+        self.code.setPlaceholderText("6-digit code from the email")
+        self.new_password = QLineEdit()
+        self.new_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_password.setPlaceholderText(f"At least {MIN_PASSWORD_LENGTH} characters")
+        self.confirm = QLineEdit()
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        self.form.addRow("Code", self.code)
+        self.form.addRow("New password", self.new_password)
+        self.form.addRow("Repeat password", self.confirm)
+        self._set_step2_visible(False)
         self.layout_.addWidget(self.message)
         self.layout_.addWidget(self.busy)
         self.layout_.addStretch(1)
-        self.submit_button = self._primary("Send reset link")
+        self.submit_button = self._primary("Send code")
         self.layout_.addWidget(self.buttons)
         self.sent = False
+        self.account: Account | None = None
 
     @property
     def inputs(self) -> list[QWidget]:
-        return [self.email]
+        return [self.email, self.code, self.new_password, self.confirm]
+
+    @property
+    def step2_visible(self) -> bool:
+        return self.code.isVisibleTo(self)
+
+    def _set_step2_visible(self, visible: bool) -> None:
+        for field in (self.code, self.new_password, self.confirm):
+            self.form.setRowVisible(field, visible)
 
     def submit(self) -> None:
         if self.is_busy:
@@ -306,14 +329,38 @@ class PasswordResetDialog(_CloudDialog):
         except NojoinError as exc:
             self.invalid(str(exc), self.email)
             return
-        self._start(self.manager.reset_password(email), "Sending…")
+        if not self.sent:
+            self._start(self.manager.reset_password(email), "Sending…")
+            return
+        if not self.code.text().strip():
+            self.invalid("Enter the code from the email.", self.code)
+            return
+        try:
+            validate_password(self.new_password.text())
+        except NojoinError as exc:
+            self.invalid(str(exc), self.new_password)
+            return
+        if self.confirm.text() != self.new_password.text():
+            self.invalid("The two passwords are not the same. Type them again.", self.confirm)
+            return
+        self._start(
+            self.manager.complete_password_reset(email, self.code.text(), self.new_password.text()),
+            "Setting the new password…",
+        )
 
     def succeeded(self, result: Any) -> None:
-        self.sent = True
-        self.message.show_info(
-            f"If an account exists for {self.email.text().strip()}, a reset link is on its "
-            "way. Check your inbox (and the spam folder)."
-        )
-        self.submit_button.hide()
-        self.email.setReadOnly(True)
-        self.cancel_button.setText("Close")
+        if not self.sent:
+            self.sent = True
+            self.email.setReadOnly(True)
+            self._set_step2_visible(True)
+            self.submit_button.setText("Set new password")
+            self.message.show_info(
+                f"If an account exists for {self.email.text().strip()}, a code is on its way. "
+                "Enter it below with your new password (check the spam folder too)."
+            )
+            self.code.setFocus()
+            return
+        self.account, _sync = result
+        self.new_password.clear()
+        self.confirm.clear()
+        self.accept()

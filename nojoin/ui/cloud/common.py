@@ -8,6 +8,9 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QVBoxLa
 
 ERROR_COLOR = "#dc2626"
 OK_COLOR = "#15803d"
+# Brighter variants for dark themes: the light-theme greens and reds are too dim there.
+DARK_ERROR_COLOR = "#f87171"
+DARK_OK_COLOR = "#4ade80"
 
 
 def heading(title: str, subtitle: str = "") -> QWidget:
@@ -36,15 +39,21 @@ class MessageLabel(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("cloudMessage")
+        self._error = False
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hide()
 
+    def _dark(self) -> bool:
+        return self.palette().window().color().lightness() < 128
+
     def show_error(self, text: str) -> None:
-        self._show(text, ERROR_COLOR)
+        self._error = True
+        self._show(text, DARK_ERROR_COLOR if self._dark() else ERROR_COLOR)
 
     def show_info(self, text: str) -> None:
-        self._show(text, OK_COLOR)
+        self._error = False
+        self._show(text, DARK_OK_COLOR if self._dark() else OK_COLOR)
 
     def clear_message(self) -> None:
         self.setText("")
@@ -52,7 +61,7 @@ class MessageLabel(QLabel):
 
     @property
     def is_error(self) -> bool:
-        return self.isVisible() and ERROR_COLOR in self.styleSheet()
+        return self.isVisible() and self._error
 
     def _show(self, text: str, color: str) -> None:
         self.setStyleSheet(

@@ -68,6 +68,11 @@ class FakeAuth(AuthService):
     def reset_password(self, email: str) -> None:
         self._call("reset_password", email)
 
+    def complete_password_reset(self, email: str, code: str, new_password: str) -> Account:
+        self._call("complete_password_reset", email, code, new_password)
+        self._account = ACCOUNT
+        return ACCOUNT
+
     def sign_out(self) -> None:
         self._call("sign_out")
         self._account = None

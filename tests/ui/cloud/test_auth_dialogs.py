@@ -143,14 +143,32 @@ def test_register_that_needs_email_confirmation_says_so(
     assert manager.account is None
 
 
-def test_password_reset_confirms_without_revealing_accounts(
+def test_password_reset_sends_a_code_then_sets_the_new_password(
     qtbot: Any, manager: CloudManager, fake_auth: FakeAuth
 ) -> None:
     dialog = PasswordResetDialog(manager, "dave@example.com")
     qtbot.addWidget(dialog)
     dialog.show()
+    assert not dialog.step2_visible
     dialog.submit()
     qtbot.waitUntil(lambda: dialog.sent, timeout=5000)
     assert "If an account exists for dave@example.com" in dialog.message.text()
-    assert dialog.cancel_button.text() == "Close"
+    assert dialog.step2_visible and dialog.submit_button.text() == "Set new password"
     assert fake_auth.calls == [("reset_password", ("dave@example.com",))]
+
+    dialog.submit()  # no code yet
+    assert "Enter the code" in dialog.message.text()
+    dialog.code.setText(" 123456 ")
+    dialog.new_password.setText("a new password")
+    dialog.confirm.setText("a new password!")
+    dialog.submit()
+    assert "not the same" in dialog.message.text()
+    dialog.confirm.setText("a new password")
+    with qtbot.waitSignal(manager.auth_state_changed, timeout=5000):
+        dialog.submit()
+    qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=5000)
+    assert fake_auth.calls[-1] == (
+        "complete_password_reset",
+        ("dave@example.com", " 123456 ", "a new password"),
+    )
+    assert dialog.account == ACCOUNT
