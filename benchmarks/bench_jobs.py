@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 import wave
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +234,11 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
         {"NOJOIN_JOB_DISPATCH": "embedded", "NOJOIN_JOB_POLL_SECONDS": "1"},
     )
     times: dict[str, list[float]] = {"local": [], "remote": []}
+    outside: list[float] = []
     results: dict[str, list[dict[str, Any]]] = {"local": [], "remote": []}
     try:
-        remote = RemoteProcessingStrategy(StaticConnection(base, _sign_up(base, anon)))
+        token = _sign_up(base, anon)
+        remote = RemoteProcessingStrategy(StaticConnection(base, token))
         with LocalProcessingStrategy() as local:
             strategies: dict[str, ProcessingStrategy] = {"local": local, "remote": remote}
             for strategy in strategies.values():  # warm-up: models loaded once
@@ -247,6 +250,18 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
                     t = strategy.process(meeting.path, options, lambda p: None, CancelToken())
                     times[name].append(time.perf_counter() - t0)
                     results[name].append(t.to_dict())
+                    if name == "remote":
+                        # Time spent outside the worker's processing: upload, queueing,
+                        # hand-off, result delivery. Load on the machine barely affects it.
+                        job = httpx.get(
+                            f"{base}/api/v1/jobs",
+                            params={"limit": 1},
+                            headers={"Authorization": f"Bearer {token}"},
+                        ).json()[0]
+                        started = datetime.fromisoformat(job["started_at"])
+                        finished = datetime.fromisoformat(job["finished_at"])
+                        processing = (finished - started).total_seconds()
+                        outside.append(times[name][-1] - processing)
         remote.close()
     finally:
         _stop(proc)
@@ -256,6 +271,11 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
         f"  best of 2: local {local_s:.2f} s, remote {remote_s:.2f} s, overhead "
         f"{remote_s - local_s:+.2f} s ({remote_s / local_s:.2f}x); all transcripts identical: "
         f"{same}"
+    )
+    print(
+        "  remote time outside the worker's processing (upload, queue, hand-off, delivery): "
+        + ", ".join(f"{o:.2f} s" for o in outside)
+        + f" = {min(outside) / local_s:.1%} of the local run"
     )
     return {"local_s": local_s, "remote_s": remote_s}
 
