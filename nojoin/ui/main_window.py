@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
         from nojoin.export import FORMATS
 
         for fmt in FORMATS:
-            export_menu.addAction(f"{fmt.upper()}…", self.meeting_view._exporter(fmt))
+            export_menu.addAction(f"{fmt.upper()}…", self.meeting_view.exporter(fmt))
         file_menu.addSeparator()
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))

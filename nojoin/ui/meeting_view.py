@@ -104,7 +104,7 @@ class MeetingView(QWidget):
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         export_menu = QMenu(self.export_button)
         for fmt in export.FORMATS:
-            export_menu.addAction(f"{fmt.upper()}…", self._exporter(fmt))
+            export_menu.addAction(f"{fmt.upper()}…", self.exporter(fmt))
         self.export_button.setMenu(export_menu)
         self.reprocess_button = QPushButton("Re-process…")
         self.reprocess_button.setToolTip(
@@ -235,7 +235,7 @@ class MeetingView(QWidget):
         queue.changed.connect(self._update_banner)
         self.setEnabled(False)
 
-    def _exporter(self, fmt: str) -> Callable[[], None]:
+    def exporter(self, fmt: str) -> Callable[[], None]:
         return lambda: self.export_dialog(fmt)
 
     # ---------------------------------------------------------------- queries
