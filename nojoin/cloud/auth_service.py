@@ -262,6 +262,9 @@ class AuthService:
                 log.info("cloud unreachable at start-up (%s); using the stored session", exc)
                 self._emit(AuthEventKind.SIGNED_IN)
                 self._schedule_retry()
+            except CloudError:
+                self._account = None  # e.g. not configured: the session stays stored, unused
+                raise
             return self._account
 
     def sign_up(self, email: str, password: str) -> Account | None:

@@ -149,7 +149,12 @@ class CloudManager(QObject):
         """Resume a stored session (if any) in the background."""
         if not self.settings.configured:
             return None
-        return self.run("restore the session", self._do_restore, on_done=self._after_restore)
+        return self.run(
+            "restore the session",
+            self._do_restore,
+            on_done=self._after_restore,
+            on_error=lambda exc: self.error.emit(str(exc)),
+        )
 
     def shutdown(self) -> None:
         """Stop timers, cancel running work, wait briefly for workers. Idempotent; safe at
