@@ -169,6 +169,17 @@ class BackupService:
     def audio_dir(self) -> Path:
         return self._audio_dir or paths.audio_dir()
 
+    def _require_space(self, needed: int, action: str) -> None:
+        """Refuse early (nothing written) when the library's disk cannot hold the work."""
+        folder = self.library_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise BackupError(
+                f"Not enough free disk space to {action}: about {_mb(needed)} needed, "
+                f"{_mb(free)} free on the drive of {folder}. Free some space and try again."
+            )
+
     def _tmpdir(self) -> tempfile.TemporaryDirectory[str]:
         base = self._work_dir or self.library_path.parent
         base.mkdir(parents=True, exist_ok=True)
@@ -267,6 +278,12 @@ class BackupService:
         """Snapshot, pack, checksum and upload. Returns the new backup as listed."""
         report = progress or _no_progress
         stop = _Cancel(cancel)
+        if self.library_path.exists():
+            audio = sum(p.stat().st_size for p in self._audio_files()) if include_audio else 0
+            # snapshot + compressed archive of it and the audio, with some headroom
+            self._require_space(
+                2 * self.library_path.stat().st_size + audio + (16 << 20), "back up"
+            )
         with self._tmpdir() as tmp:
             archive = self.create_archive(
                 Path(tmp), include_audio=include_audio, progress=report, cancel=cancel
@@ -403,6 +420,9 @@ class BackupService:
         copy leaves the library untouched; the copy itself is one SQLite transaction."""
         report = progress or _no_progress
         stop = _Cancel(cancel)
+        current = self.library_path.stat().st_size if self.library_path.exists() else 0
+        # download + unpacked copy (databases compress ~3-5x) + rollback copy of the library
+        self._require_space(entry.size * 6 + current + (16 << 20), "restore this backup")
         with self._tmpdir() as tmp_name:
             tmp = Path(tmp_name)
             archive = tmp / "backup.tar.gz"
@@ -586,6 +606,10 @@ def _detail(response: httpx.Response) -> str:
         return ""
     detail = data.get("detail") if isinstance(data, dict) else None
     return detail if isinstance(detail, str) else ""
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:,.0f} MB"
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:

@@ -206,3 +206,25 @@ def test_backup_with_audio_restores_files_on_another_computer(
     assert restored_audio.read_bytes() == audio.read_bytes()
     with Library(other.library_path) as restored:
         assert restored.get_meeting(m.id).audio_path == str(restored_audio)
+
+
+def test_not_enough_disk_space_is_refused_before_anything_is_written(
+    signed_in: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    lib = Library()
+    _fill(lib, 1)
+    service = BackupService(signed_in.api, lib.path)
+    entry = service.back_up()
+    before = _dump(lib)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**9, 10**9, 1024))
+    with pytest.raises(BackupError, match="Not enough free disk space to back up"):
+        service.back_up()
+    with pytest.raises(BackupError, match="Not enough free disk space to restore"):
+        service.restore(entry)
+    assert [b.backup_id for b in service.list_backups()] == [entry.backup_id]
+    assert _dump(lib) == before
+    lib.close()
