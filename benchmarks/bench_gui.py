@@ -88,6 +88,7 @@ def bench_stall(minutes: float) -> dict[str, float]:
     app.window.open_meeting(m.id)
 
     gaps: list[float] = []
+    where: list[str] = []
     clock = QElapsedTimer()
     clock.start()
     last = [clock.nsecsElapsed()]
@@ -95,6 +96,8 @@ def bench_stall(minutes: float) -> dict[str, float]:
     def tick() -> None:
         now = clock.nsecsElapsed()
         gaps.append((now - last[0]) / 1e6)
+        cur = app.queue.current
+        where.append(f"{now / 1e9:.1f}s {cur.progress.stage if cur else 'idle'}")
         last[0] = now
 
     timer = QTimer()
@@ -114,6 +117,8 @@ def bench_stall(minutes: float) -> dict[str, float]:
     status = app.library.get_meeting(m.id).status
     app.close()
     # The timer interval itself is 5 ms: the stall is what exceeds it.
+    worst = sorted(zip(gaps, where, strict=True), reverse=True)[:5]
+    print("worst ticks:", ", ".join(f"{g:.0f} ms at {w}" for g, w in worst))
     stalls = sorted(max(0.0, g - 5.0) for g in gaps)
     return {
         "audio_seconds": meeting.duration,

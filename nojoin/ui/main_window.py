@@ -405,11 +405,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_queue_changed(self) -> None:
+        # Completed/failed/cancelled handlers reload what changed; this only updates labels.
         self._update_work_label()
-        self.library_panel.refresh()
-        mid = self.meeting_view.meeting_id
-        if mid is not None and self.queue.item(mid) is None:
-            self.meeting_view.reload()
 
     @Slot(int, object)
     def _on_item_progress(self, meeting_id: int, progress: Progress) -> None:
