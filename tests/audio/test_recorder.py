@@ -120,8 +120,8 @@ def test_mic_and_system_are_separate_aligned_channels_and_transcribe(
     t_mid = time.monotonic() - t0
     assert pulse.play(pulse.speaker_sink, speech["system"].path).wait(timeout=30) == 0
     wait_until(lambda: events.went_quiet(Source.SYSTEM), what="system speech captured")
+    wall = time.monotonic() - t0  # the recording ends when stop() is called
     result = rec.stop()
-    wall = time.monotonic() - t0
 
     assert result.path == tmp_path / "meeting.wav"
     assert not (tmp_path / "meeting.partial.wav").exists()
@@ -193,8 +193,8 @@ def test_pause_drops_exactly_the_paused_span(
     paused = time.monotonic() - t_pause
     assert player.wait(timeout=30) == 0
     wait_until(lambda: events.went_quiet(Source.MIC), what="chirp end captured")
-    result = rec.stop()
     wall = time.monotonic() - t0
+    result = rec.stop()
 
     assert abs(result.duration - (wall - paused)) < 0.3, (result.duration, wall, paused)
     data, _ = sf.read(str(result.path), dtype="float32")
@@ -335,7 +335,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_file(pulse: PulseEnv, tmp_path: Path
     assert f"Saved {out}" in stdout
     assert out.exists() and not partial.exists()
     duration = sf.info(str(out)).duration
-    assert abs(duration - (t_sig - t_first)) < 0.5, (duration, t_sig - t_first)
+    # The child notices the signal within its 0.1 s poll; allow for a loaded CI machine.
+    assert abs(duration - (t_sig - t_first)) < 0.75, (duration, t_sig - t_first)
     assert list(journal_dir().iterdir()) == []
 
     from nojoin.library import Library
