@@ -54,6 +54,13 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     _watch_parent(parent_pid)
+    # Below the app's priority (threads created from here on inherit it): the engine uses every
+    # core, and the desktop UI must stay responsive while it does.
+    if hasattr(os, "nice"):
+        try:
+            os.nice(10)
+        except OSError:
+            pass
     _import_torch_first()
 
     from nojoin.errors import NojoinError
