@@ -104,6 +104,14 @@ def bench_stall(minutes: float) -> dict[str, float]:
     timer.setInterval(5)
     timer.timeout.connect(tick)
     timer.start()
+    # Baseline: the same loop with nothing running, so machine noise can be told apart.
+    t_idle = time.monotonic()
+    while time.monotonic() - t_idle < 15.0:
+        app.qt.processEvents()
+        time.sleep(0.001)
+    idle_stalls = sorted(max(0.0, g - 5.0) for g in gaps)
+    gaps.clear()
+    where.clear()
     done = {"at": 0.0}
     app.queue.busy_changed.connect(lambda busy: busy or done.__setitem__("at", time.monotonic()))
     t0 = time.monotonic()
@@ -126,6 +134,8 @@ def bench_stall(minutes: float) -> dict[str, float]:
         "processed": float(status is MeetingStatus.PROCESSED),
         "ticks": float(len(gaps)),
         "worst_stall_ms": stalls[-1] if stalls else 0.0,
+        "idle_worst_stall_ms": idle_stalls[-1] if idle_stalls else 0.0,
+        "idle_p99_stall_ms": idle_stalls[int(len(idle_stalls) * 0.99)] if idle_stalls else 0.0,
         "p99_stall_ms": stalls[int(len(stalls) * 0.99)] if stalls else 0.0,
     }
 
@@ -156,6 +166,11 @@ def main() -> int:
         print(
             f"UI event loop while processing: worst stall {r['worst_stall_ms']:.1f} ms, "
             f"p99 {r['p99_stall_ms']:.1f} ms over {int(r['ticks'])} ticks"
+        )
+        print(
+            f"  baseline, nothing running (15 s, same machine): worst {r['idle_worst_stall_ms']:.1f} ms, "
+            f"p99 {r['idle_p99_stall_ms']:.1f} ms; load average {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} cores"
         )
         print(
             f"  target {STALL_TARGET_MS} ms -> worst/target = {r['worst_stall_ms'] / STALL_TARGET_MS:.2f}"
