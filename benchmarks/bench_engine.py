@@ -299,6 +299,9 @@ def bench_long(minutes: float, cache: Path) -> dict[str, Any]:
 def report(res: dict[str, Any]) -> None:
     f = lambda k: res.get(k, float("nan"))  # noqa: E731
     print()
+    if "audio_seconds" not in res:  # --long-only
+        report_long(res)
+        return
     print(f"audio: {f('audio_seconds')} s generated meeting, {f('threads')} CPU threads")
     print(
         f"(a) raw faster-whisper tiny.en : {f('a_whisper_s'):6.2f} s   RTF {f('rtf_whisper_tiny'):.3f}"
@@ -331,6 +334,10 @@ def report(res: dict[str, Any]) -> None:
         print(
             f"pipeline with base: RTF {f('rtf_pipeline_base'):.3f}, WER {f('wer_pipeline_base'):.3f}"
         )
+    report_long(res)
+
+
+def report_long(res: dict[str, Any]) -> None:
     for tag, r in res.get("long", {}).items():
         print(
             f"long {tag}: RTF {r['rtf']:.3f}, peak engine RSS {r['peak_rss_mib']:.0f} MiB, "

