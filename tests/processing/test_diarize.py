@@ -75,3 +75,22 @@ def test_pyannote_hub_pipeline_needs_a_token(monkeypatch: pytest.MonkeyPatch) ->
 def test_pyannote_folder_without_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ProcessingError, match="no config.yaml"):
         PyannoteDiarizer(pipeline=str(tmp_path))
+
+
+def test_merge_until_joins_the_most_similar_clusters_first() -> None:
+    import numpy as np
+
+    from nojoin.processing.diarize import _merge_until
+
+    rng = np.random.default_rng(0)
+    a, b, c = np.eye(3)
+    near_a = a + 0.1 * b  # a second cluster that is really speaker a again
+    x = np.stack(
+        [v + 0.01 * rng.normal(size=3) for v in [a] * 5 + [near_a] * 5 + [b] * 5 + [c] * 5]
+    )
+    labels = np.repeat([0, 1, 2, 3], 5)
+    merged = _merge_until(labels, x, 3)
+    assert len(set(merged)) == 3
+    assert len(set(merged[:10])) == 1  # a and near-a merged, b and c kept apart
+    assert len(set(merged[10:])) == 2 and merged[10] != merged[0]
+    assert (_merge_until(labels, x, 5) == labels).all()  # already few enough: unchanged
