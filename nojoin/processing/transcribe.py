@@ -26,9 +26,11 @@ SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 600.0  # audio per Whisper call; bounds feature memory (~100 MB)
 CUT_SEARCH_SECONDS = 30.0  # look this far back from a window's end for a quiet cut point
 
-# Measured with benchmarks/bench_engine.py on the 2-core CI-class CPU: the batched pipeline
-# was slower than sequential decoding for tiny.en and base with int8 on CPU (see the report in
-# the commit message / README), so batching is the default only on CUDA.
+# Measured with benchmarks/bench_engine.py on a 2-core CPU (2-minute generated meeting, int8):
+# batched was 1.0-1.5x faster (tiny.en) and 1.3-1.5x faster (base) but less accurate
+# (WER 0.046 vs 0.027 for tiny.en, 0.049 vs 0.041 for base: it decodes VAD chunks without
+# the previous text as context). Accuracy wins by default on CPU; `--batched` trades it for
+# speed. On CUDA, where batching is what keeps the GPU busy, it is the default.
 BATCHED_DEFAULT_CPU = False
 BATCHED_DEFAULT_CUDA = True
 BATCH_SIZE = 8
