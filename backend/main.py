@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -137,10 +138,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         # Requests are logged by RequestLogMiddleware (with request ids, without query
         # strings that may hold URL signatures): uvicorn's access log stays off.
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler
+        # that was installed before it: make that one unwind through `finally` so the
+        # embedded PostgreSQL is stopped too, instead of the default (die on the spot).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    except _Terminated:
+        pass
     finally:
         runtime.stop()
     return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived after uvicorn's graceful shutdown."""
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 if __name__ == "__main__":

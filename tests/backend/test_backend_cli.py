@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -20,7 +21,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
+# SIGTERM is what service managers and `kill` send: it must stop the embedded PostgreSQL too.
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_fresh_start_serves_health_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     # No configuration at all: only the desktop data dir (set for every test) is known, and
     # the backend keeps its state in <NOJOIN_DATA_DIR>/backend.
     data_dir = tmp_path / "desktop" / "backend"
@@ -64,7 +69,7 @@ def test_fresh_start_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         key_file = data_dir / "auth" / "jwt_es256.pem"
         assert key_file.stat().st_mode & 0o777 == 0o600
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
