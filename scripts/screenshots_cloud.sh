@@ -73,13 +73,6 @@ class MemoryKeyring(KeyringBackend):  # never touch a real keyring from a script
 
 keyring.set_keyring(MemoryKeyring())
 
-# PySide6 6.12 on CPython 3.11 drops a reference to None on every call of a method returning
-# void (processEvents, setText, ...); None is only immortal from 3.12 on. Keep it alive.
-if sys.version_info < (3, 12):
-    import ctypes
-
-    for _immortal in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(_immortal)).value += 1 << 40
 out = Path(sys.argv[1])
 app = QApplication.instance() or QApplication([])
 

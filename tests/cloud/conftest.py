@@ -19,14 +19,6 @@ from cloud_helpers import Backend, Device, Relay, free_port, make_device
 
 ROOT = Path(__file__).resolve().parents[2]
 
-if sys.version_info < (3, 12):
-    # PySide6 6.12 on CPython 3.11 drops a reference to None/True/False on calls returning
-    # void/bool; from 3.12 on they are immortal. Make them so here (the Qt tests below).
-    import ctypes
-
-    for _immortal in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(_immortal)).value += 1 << 40
-
 
 def stop_embedded_postgres(pgdata: Path) -> None:
     """nojoin-backend leaves its embedded PostgreSQL running when it gets SIGTERM; stop the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,15 +11,6 @@ from cloud_ui_fakes import FakeAuth, FakeBackups, FakeSync
 from nojoin.cloud.manager import CloudManager
 from nojoin.config.cloud_repository import CloudConfigRepository, SyncStateStore
 from nojoin.config.repository import LocalConfigRepository
-
-if sys.version_info < (3, 12):
-    # PySide6 6.12 on CPython 3.11 drops a reference to None on every call of a C++ method
-    # returning void (processEvents, setText, ...), and the same for True/False: enough of them and the interpreter
-    # aborts with "none_dealloc". From 3.12 on None is immortal; here we make it so.
-    import ctypes
-
-    for _immortal in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(_immortal)).value += 1 << 40
 
 
 @pytest.fixture
