@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from nojoin.errors import NojoinError
+from nojoin.fsutil import atomic_write_text
 from nojoin.models import Segment, Transcript
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")
@@ -148,15 +147,7 @@ def write(
     text = render(transcript, fmt, speaker_names=speaker_names, title=title)
     out = Path(output)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(out, text)
     except OSError as exc:
         raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
     return out

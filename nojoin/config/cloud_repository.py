@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 from nojoin import paths
 from nojoin.config.repository import ConfigRepository, ConfigSnapshot, LocalConfigRepository
 from nojoin.config.settings import ConfigError, Settings
+from nojoin.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +115,7 @@ class SyncStateStore:
 
     def save(self, state: SyncState) -> None:
         text = json.dumps(asdict(state), indent=2, sort_keys=True) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path, text)
 
 
 class CloudConfigRepository:

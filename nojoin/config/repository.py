@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from nojoin import paths
 from nojoin.config.settings import ConfigError, Settings
+from nojoin.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +97,7 @@ class LocalConfigRepository:
         }
         text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_text(self.path, text)
         except OSError as exc:
             raise ConfigError(
                 f"Cannot save settings to {self.path}: {exc.strerror or exc}. "
