@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 from nojoin.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    # A frozen (PyInstaller) app re-enters here in the engine's spawned worker process.
+    multiprocessing.freeze_support()
+    raise SystemExit(main())
