@@ -368,14 +368,16 @@ def complete(
 ) -> bool:
     """COMPLETED + the job's one usage row, in the caller's (single) transaction.
 
-    False when the lease is no longer held: nothing was written."""
+    False when the lease is no longer held, or the user canceled while the job ran (the
+    result is not wanted and not billed; the worker then records the cancel): nothing
+    was written."""
     row = conn.execute(
         """
         UPDATE public.jobs SET
             status = 'COMPLETED', result = %s, progress = 1, stage = 'done',
             finished_at = now(), lease_token = NULL, lease_expires_at = NULL, error = NULL,
             audio_seconds = %s
-        WHERE id = %s AND lease_token = %s AND status = 'PROCESSING'
+        WHERE id = %s AND lease_token = %s AND status = 'PROCESSING' AND NOT cancel_requested
         RETURNING user_id, kind, attempts
         """,
         (Jsonb(result), audio_seconds, lease.job_id, lease.token),

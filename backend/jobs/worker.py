@@ -225,7 +225,9 @@ class JobProcessor:
                 lease, result, duration_seconds=duration, audio_seconds=audio_seconds
             ):
                 return "COMPLETED"
-            return "lost"
+            # Still holding the lease but not completed: the user canceled after the last
+            # heartbeat. The cancel wins; cancel_running is fenced by the lease as well.
+            return CANCELED if self.queue.cancel_running(lease) else "lost"
         except CancelledError:
             hb.stop()
             if hb.lost:

@@ -180,6 +180,22 @@ def test_complete_writes_one_usage_row_and_fences_duplicates(
     assert done == 1
 
 
+def test_cancel_requested_while_running_beats_a_late_completion(
+    runtime: Runtime, queue: JobQueue, user: Any
+) -> None:
+    job = add_job(runtime, user.id)
+    lease = queue.claim_next("w")
+    assert lease is not None
+    with runtime.db.transaction() as conn:
+        assert repo.request_cancel(conn, user.id, job) is not None
+    # The engine finished before the worker's next heartbeat saw the cancel.
+    assert not queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+    assert queue.cancel_running(lease)
+    r = row(runtime, job)
+    assert r["status"] == "CANCELED" and r["result"] is None
+    assert count(runtime, "SELECT count(*) FROM public.gpu_usage_logs WHERE job_id = %s", job) == 0
+
+
 def test_usage_row_is_unique_per_job_even_if_inserted_again(
     runtime: Runtime, queue: JobQueue, user: Any
 ) -> None:
