@@ -21,30 +21,29 @@ def register(sub: Any) -> None:
     p.add_argument(
         "file", metavar="FILE", help="audio or video file (WAV, MP3, M4A, FLAC, MP4, ...)"
     )
+    # Options left out take the values saved in the app's Settings (defaults: tiny.en,
+    # detect the language, diarize with senko).
     p.add_argument(
         "--model",
-        default="tiny.en",
         metavar="NAME",
-        help="model name (tiny.en, base, small, ...) or a model folder (default: tiny.en)",
+        help="model name (tiny.en, base, small, ...) or a model folder (default: as in Settings)",
     )
     p.add_argument(
-        "--language", metavar="xx", help="language code such as en or de (default: detect)"
+        "--language", metavar="xx", help="language code such as en or de, or auto to detect"
     )
     p.add_argument(
         "--diarize",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="find out who spoke when (default: on)",
+        default=None,
+        help="find out who spoke when (default: as in Settings, normally on)",
     )
     p.add_argument("--format", choices=FORMATS, default="txt", help="output format (default: txt)")
     p.add_argument("--output", "-o", metavar="PATH", help="write to PATH instead of stdout")
     p.add_argument("--no-save", action="store_true", help="do not add the result to the library")
     p.add_argument("--title", help="meeting title in the library (default: the file name)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default: all)")
-    p.add_argument(
-        "--engine", choices=("senko", "pyannote"), default="senko", help="diarization engine"
-    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (0: all)")
+    p.add_argument("--engine", choices=("senko", "pyannote"), help="diarization engine")
     p.add_argument("--num-speakers", type=int, metavar="N", help="exact number of speakers")
     p.add_argument("--min-speakers", type=int, metavar="N")
     p.add_argument("--max-speakers", type=int, metavar="N")
@@ -68,7 +67,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from nojoin.audio.decode import probe
     from nojoin.cli import CliError
     from nojoin.processing.pipeline import Pipeline
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+    from nojoin.processing.strategies.base import CancelToken
 
     for name in ("num_speakers", "min_speakers", "max_speakers", "threads"):
         value = getattr(args, name)
@@ -78,19 +77,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             )
     if args.min_speakers and args.max_speakers and args.min_speakers > args.max_speakers:
         raise CliError("--min-speakers is larger than --max-speakers.")
-    options = ProcessingOptions(
-        model=args.model,
-        language=args.language,
-        device=args.device,
-        threads=args.threads,
-        vad=args.vad,
-        diarize=args.diarize,
-        engine=args.engine,
-        num_speakers=args.num_speakers,
-        min_speakers=args.min_speakers,
-        max_speakers=args.max_speakers,
-        batched=args.batched,
-    )
+    options = _options(args)
     path = Path(args.file).expanduser()
     probe(path)  # a bad file fails here, before a progress bar or a library entry appears
     library: Any = None
@@ -123,6 +110,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if not transcript.segments:
         print("nojoin: no speech was found in this file.", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def _options(args: argparse.Namespace) -> Any:
+    """The saved Settings, with every option given on the command line taking precedence."""
+    from nojoin.config import LocalConfigRepository
+    from nojoin.config.options import options_from_settings
+
+    opts = options_from_settings(LocalConfigRepository().load().settings)
+    given = {
+        name: getattr(args, name)
+        for name in ("model", "language", "device", "threads", "diarize", "engine", "batched")
+        if getattr(args, name) is not None
+    }
+    if given.get("language") == "auto":
+        given["language"] = None
+    if args.num_speakers or args.min_speakers or args.max_speakers:
+        # A hint on the command line replaces the saved one as a whole.
+        given.update(
+            num_speakers=args.num_speakers,
+            min_speakers=args.min_speakers,
+            max_speakers=args.max_speakers,
+        )
+    return opts.with_(vad=args.vad, **given)
 
 
 class _ProgressBar:
