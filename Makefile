@@ -37,7 +37,7 @@ typecheck: setup
 
 pytest: setup
 	# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 test: system setup lint typecheck pytest
 
