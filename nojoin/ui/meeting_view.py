@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,6 +55,10 @@ from nojoin.ui.transcript_model import SPEAKER, TEXT, TIME, TranscriptModel
 log = logging.getLogger(__name__)
 
 NEW_SPEAKER = "New speaker…"
+
+ROW_SIZING_BUDGET_S = 0.008
+"""How long one turn of the event loop may spend sizing transcript rows (wrapped text is
+measured per row in Python: a whole hour-long transcript at once would freeze the window)."""
 
 
 class _RoomyDelegate(QStyledItemDelegate):
@@ -172,10 +186,24 @@ class MeetingView(QWidget):
         h = self.table.horizontalHeader()
         h.setHighlightSections(False)
         h.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        h.setSectionResizeMode(TIME, QHeaderView.ResizeMode.ResizeToContents)
-        h.setSectionResizeMode(SPEAKER, QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted by _fit_columns from a few representative rows: ResizeToContents would measure
+        # every row of both columns (Python delegate calls) on each layout pass.
+        h.setSectionResizeMode(TIME, QHeaderView.ResizeMode.Fixed)
+        h.setSectionResizeMode(SPEAKER, QHeaderView.ResizeMode.Fixed)
         h.setSectionResizeMode(TEXT, QHeaderView.ResizeMode.Stretch)
-        h.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
+        # Row heights follow the wrapped text; they are measured a slice at a time, visible
+        # rows first, so neither a new transcript nor a column resize blocks the window.
+        self._rows_to_size: list[int] = []
+        self._row_sizer = QTimer(self)
+        self._row_sizer.setInterval(0)
+        self._row_sizer.timeout.connect(self._size_some_rows)
+        h.sectionResized.connect(lambda *_: self._schedule_row_sizing())
+        self._column_fitter = QTimer(self)
+        self._column_fitter.setSingleShot(True)
+        self._column_fitter.setInterval(0)
+        self._column_fitter.timeout.connect(self._fit_columns)
+        for sig in (self.model.modelReset, self.model.dataChanged, self.model.layoutChanged):
+            sig.connect(lambda *_: self._column_fitter.start())
         self.table.clicked.connect(self._on_segment_clicked)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._segment_menu)
@@ -281,6 +309,52 @@ class MeetingView(QWidget):
         if self._meeting is not None:
             self.show_meeting(self._meeting.id)
 
+    def _schedule_row_sizing(self) -> None:
+        """(Re)measure every row's height in the background, starting at the first visible row."""
+        n = self.model.rowCount()
+        first = max(0, self.table.rowAt(0))
+        self._rows_to_size = list(range(first, n)) + list(range(first))
+        self._rows_to_size.reverse()  # popped from the end: the first visible row goes first
+        # Started, not run: the several column resizes of one layout pass share one measurement.
+        if self._rows_to_size:
+            self._row_sizer.start()
+        else:
+            self._row_sizer.stop()
+
+    @Slot()
+    def _size_some_rows(self) -> None:
+        deadline = time.perf_counter() + ROW_SIZING_BUDGET_S
+        n = self.model.rowCount()
+        while self._rows_to_size and time.perf_counter() < deadline:
+            row = self._rows_to_size.pop()
+            if row < n:
+                self.table.resizeRowToContents(row)
+        if not self._rows_to_size:
+            self._row_sizer.stop()
+
+    @Slot()
+    def _fit_columns(self) -> None:
+        """Time and speaker columns as wide as their widest entry: the last start time, and one
+        row per speaker (the only rows whose text can be the widest)."""
+        h = self.table.horizontalHeader()
+        segments = self.model.segments()
+        first_row: dict[str | None, int] = {}
+        for row, seg in enumerate(segments):
+            first_row.setdefault(seg.speaker, row)
+        for col, rows in (
+            (TIME, [len(segments) - 1] if segments else []),
+            (SPEAKER, first_row.values()),
+        ):
+            width = h.sectionSizeHint(col)
+            for row in rows:
+                width = max(width, self.table.sizeHintForIndex(self.model.index(row, col)).width())
+            if h.sectionSize(col) != width:
+                h.resizeSection(col, width)
+
+    def rows_sized(self) -> bool:
+        """Whether every transcript row has its final height (tests wait for this)."""
+        return not self._rows_to_size
+
     def _fill_header(self) -> None:
         m = self._meeting
         assert m is not None
@@ -328,7 +402,7 @@ class MeetingView(QWidget):
             self.error.emit(exc)
             segments = []
         self.model.set_transcript(segments, {s.label: s.display_name for s in m.speakers})
-        self.table.resizeRowsToContents()
+        self._schedule_row_sizing()
         has = bool(segments)
         self.table.setVisible(has)
         self.empty_label.setVisible(not has)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit
+from PySide6.QtWidgets import QFileDialog, QHeaderView, QInputDialog, QLineEdit
 from ui_support import Boxes, Harness
 
 from nojoin.ui.transcript_model import SPEAKER, TEXT
@@ -244,3 +244,38 @@ def test_segment_menu_assigns_to_another_speaker(harness: Harness) -> None:
     actions["SPEAKER_01"].trigger()
     assert shown_speakers(harness)[0] == "SPEAKER_01"
     assert harness.library.segments(mid)[0].speaker == "SPEAKER_01"
+
+
+def test_long_transcript_rows_are_sized_without_blocking_the_window(
+    harness: Harness, qtbot: Any
+) -> None:
+    from nojoin.models import Segment, Transcript
+
+    words = "and then we talked about the budget for the next quarter once more " * 6
+    segs = [
+        Segment(i * 2.0, i * 2.0 + 1.5, words if i % 2 else "Yes.", f"SPEAKER_0{i % 2}")
+        for i in range(600)
+    ]
+    m = harness.library.add_meeting("Long", audio_path=harness.wav, duration=1200.0)
+    harness.library.save_transcript(m.id, Transcript(segs, "en", 1200.0))
+    harness.window.library_panel.refresh()
+    view = harness.window.meeting_view
+    view.table.resize(500, 400)
+    harness.window.open_meeting(m.id)
+    # Loading returns before the 600 rows are measured; the event loop sizes them in slices.
+    assert view.model.rowCount() == 600
+    assert not view.rows_sized()
+    qtbot.waitUntil(view.rows_sized, timeout=20_000)
+    short, long_ = view.table.rowHeight(598), view.table.rowHeight(599)
+    assert long_ > short * 2, (short, long_)
+    # A narrower text column re-measures: wrapped rows get taller still.
+    view.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+    view.table.setColumnWidth(2, view.table.columnWidth(2) // 2)
+    qtbot.waitUntil(view.rows_sized, timeout=20_000)
+    assert view.table.rowHeight(599) > long_
+    # The fixed-mode time and speaker columns were fitted to their widest entries.
+    for col in (0, 1):
+        widest = max(
+            view.table.sizeHintForIndex(view.model.index(r, col)).width() for r in (0, 1, 599)
+        )
+        assert view.table.columnWidth(col) >= widest
