@@ -217,3 +217,25 @@ def test_startup_imports_no_heavy_modules(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_warm_up_preloads_the_engine_client_but_not_the_engine(tmp_path: Path) -> None:
+    # run() preloads numpy/PyAV/the pipeline off the UI thread, so the first file processed
+    # does not stall the UI on imports; the engine itself (torch, Whisper) stays in its process.
+    code = (
+        "import sys\n"
+        "from nojoin.app import build\n"
+        "app = build(install_excepthook=False)\n"
+        "app.window.show()\n"
+        "before = 'nojoin.processing.pipeline' in sys.modules\n"
+        "app.warm_up().join(timeout=60)\n"
+        "after = [m for m in ('av', 'numpy', 'nojoin.processing.pipeline',"
+        " 'nojoin.processing.strategies.local_strategy') if m in sys.modules]\n"
+        "engine = [m for m in ('torch', 'faster_whisper', 'ctranslate2', 'senko')"
+        " if m in sys.modules]\n"
+        "print(before, len(after), engine)\n"
+        "app.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False 4 []"
