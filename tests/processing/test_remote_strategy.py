@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
@@ -82,3 +85,85 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ProcessingError, match="Could not upload"):
         strategy.process(audio, ProcessingOptions(), lambda p: None, CancelToken())
     strategy.close()
+
+
+class _HeldPollServer:
+    """Answers like the jobs API: 202 on submit; each status request is held (long poll)
+    until the job changes; the job completes `finish_after` s after submission unless a
+    cancel arrives first. Records when the cancel arrived."""
+
+    def __init__(self, finish_after: float) -> None:
+        self.finish_after = finish_after
+        self.submitted = 0.0
+        self.cancel_at: float | None = None
+        self.changed = threading.Event()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST" and path == "/api/v1/jobs":
+            request.read()
+            self.submitted = time.monotonic()
+            return httpx.Response(202, json={"job_id": "j1", "status": "QUEUED"})
+        if request.method == "POST" and path == "/api/v1/jobs/j1/cancel":
+            self.cancel_at = time.monotonic()
+            self.changed.set()
+            return httpx.Response(202, json={"job_id": "j1", "status": "PROCESSING"})
+        if request.method == "GET" and path == "/api/v1/jobs/j1":
+            wait = float(request.url.params.get("wait", "0"))
+            done_in = self.finish_after - (time.monotonic() - self.submitted)
+            self.changed.wait(max(0.0, min(wait, done_in)))
+            if self.cancel_at is not None:
+                return httpx.Response(200, json={"status": "CANCELED", "error": "Canceled."})
+            if time.monotonic() - self.submitted >= self.finish_after:
+                return httpx.Response(200, json={"status": "COMPLETED", "result": {}})
+            return httpx.Response(200, json={"status": "PROCESSING", "progress": 0.3})
+        return httpx.Response(404, json={"detail": "not found"})
+
+
+def _cancel_after(token: CancelToken, seconds: float) -> None:
+    threading.Timer(seconds, token.cancel).start()
+
+
+def test_cancel_reaches_the_server_during_a_held_poll(tmp_path: Path) -> None:
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF" + b"\0" * 100)
+    server = _HeldPollServer(finish_after=30.0)
+    client = httpx.Client(transport=httpx.MockTransport(server.handle))
+    strategy = RemoteProcessingStrategy(
+        StaticConnection("http://nojoin.test", "t"), client=client, long_poll=20.0
+    )
+    token = CancelToken()
+    _cancel_after(token, 0.5)
+    started = time.monotonic()
+    with pytest.raises(CancelledError):
+        strategy.process(audio, ProcessingOptions(), lambda p: None, token)
+    # The first poll is held for up to 20 s; the cancel must not wait for it.
+    assert server.cancel_at is not None
+    assert server.cancel_at - started < 3.0
+    assert time.monotonic() - started < 5.0
+    client.close()
+
+
+def test_a_result_arriving_after_cancel_is_not_returned(tmp_path: Path) -> None:
+    """As with local processing: once the user cancelled, process() raises, even if the
+    server finished in the meantime."""
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF" + b"\0" * 100)
+    server = _HeldPollServer(finish_after=0.3)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/cancel"):
+            return httpx.Response(409, json={"detail": "The job has already finished."})
+        response = server.handle(request)
+        if request.method == "GET":
+            token.cancel()  # cancelled while the (completed) answer is on its way
+        return response
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    strategy = RemoteProcessingStrategy(
+        StaticConnection("http://nojoin.test", "t"), client=client, long_poll=5.0
+    )
+    token = CancelToken()
+    with pytest.raises(CancelledError):
+        strategy.process(audio, ProcessingOptions(), lambda p: None, token)
+    client.close()

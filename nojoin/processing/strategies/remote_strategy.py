@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 JOBS_PATH = "/api/v1/jobs"
 # Share of the overall progress bar spent uploading; the server's progress fills the rest.
 UPLOAD_SHARE = 0.15
+# How often the cancel watcher also checks whether the wait is over.
+CANCEL_WATCH_SECONDS = 0.2
 
 
 @runtime_checkable
@@ -169,7 +171,8 @@ class RemoteProcessingStrategy:
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self.poll_factor = poll_factor
-        # Seconds the server may hold a status request; also the longest a cancel waits.
+        # Seconds the server may hold a status request; also the longest process() may take
+        # to return after a cancel (the server itself hears of the cancel at once).
         self.long_poll = long_poll
         self.offline_grace = offline_grace
         self.upload_attempts = upload_attempts
@@ -283,8 +286,34 @@ class RemoteProcessingStrategy:
     def _wait(
         self, conn: RemoteConnection, job_id: str, progress: ProgressCallback, cancel: CancelToken
     ) -> Transcript:
+        """Wait for the job's result. A cancel goes to the server the moment it is asked for,
+        from a side thread, not after the long poll in flight comes back: the server can
+        then stop the job (and its GPU time) within one worker heartbeat."""
+        finished = threading.Event()
+
+        def send_cancel_when_asked() -> None:
+            while not finished.is_set():
+                if cancel.wait(CANCEL_WATCH_SECONDS):
+                    self._cancel_remote(conn, job_id)
+                    return
+
+        watcher = threading.Thread(
+            target=send_cancel_when_asked, name="nojoin-remote-cancel", daemon=True
+        )
+        watcher.start()
+        try:
+            return self._poll(conn, job_id, progress, cancel)
+        finally:
+            finished.set()
+            if cancel.cancelled:
+                watcher.join(timeout=15.0)  # the cancel request is on its way; let it arrive
+
+    def _poll(
+        self, conn: RemoteConnection, job_id: str, progress: ProgressCallback, cancel: CancelToken
+    ) -> Transcript:
         """Long-poll the job (the server holds each request up to `long_poll` s until
-        something changes); back off when the server answers at once with no news."""
+        something changes); back off when the server answers at once with no news.
+        As with local processing, a cancel asked for before the result arrived wins."""
         url = f"{conn.base_url().rstrip('/')}{JOBS_PATH}/{job_id}"
         params = {"wait": self.long_poll} if self.long_poll > 0 else None
         delay = self.poll_initial
@@ -292,8 +321,7 @@ class RemoteProcessingStrategy:
         seen: tuple[str, float] | None = None
         while True:
             if cancel.cancelled:
-                self._cancel_remote(conn, job_id)
-                raise CancelledError("Processing was cancelled.")
+                raise CancelledError("Processing was cancelled.")  # the watcher tells the server
             asked = time.monotonic()
             changed = False
             try:
@@ -312,6 +340,7 @@ class RemoteProcessingStrategy:
                     body = response.json()
                     status = str(body.get("status"))
                     if status == "COMPLETED":
+                        cancel.raise_if_cancelled()
                         progress(Progress(STAGE_DONE, 1.0, 0.0, "Done"))
                         return Transcript.from_dict(body.get("result") or {})
                     if status == "FAILED":

@@ -129,6 +129,13 @@ def short_meeting(synth_dir: Path) -> SynthMeeting:
 
 
 @pytest.fixture(scope="session")
+def minute_meeting(synth_dir: Path) -> SynthMeeting:
+    """About a minute: long enough that a cancel sent on the first progress report reaches
+    the worker well before the engine could finish, even on a slow, busy machine."""
+    return make_meeting(SHORT_SCRIPT, synth_dir, min_duration=60.0)
+
+
+@pytest.fixture(scope="session")
 def tiny_meeting(synth_dir: Path) -> SynthMeeting:
     return make_meeting(TINY_SCRIPT, synth_dir)
 

@@ -8,6 +8,7 @@ answers of the billing gate reach the caller with the server's message.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -137,7 +138,7 @@ def test_remote_with_diarization_equals_local(
 def test_cancel_while_processing(
     remote: RemoteProcessingStrategy,
     runtime: Runtime,
-    short_meeting: SynthMeeting,
+    minute_meeting: SynthMeeting,
     wait_until: Any,
 ) -> None:
     cancel = CancelToken()
@@ -151,7 +152,7 @@ def test_cancel_while_processing(
     def run() -> None:
         try:
             outcome["result"] = remote.process(
-                short_meeting.path,
+                minute_meeting.path,
                 ProcessingOptions(model="tiny.en", diarize=True),
                 on_progress,
                 cancel,
@@ -162,10 +163,15 @@ def test_cancel_while_processing(
     t = threading.Thread(target=run)
     t.start()
     assert seen_processing.wait(60), "the job never started processing"
+    asked = time.monotonic()
     cancel.cancel()
     t.join(timeout=30)
     assert "cancelled" in outcome, outcome
     job_id = remote.last_job_id
+    # The cancel did not wait for the long poll in flight: the server heard it at once.
+    row = db_one(runtime, "SELECT cancel_requested FROM public.jobs WHERE id = %s", job_id)
+    assert row["cancel_requested"], "the server never heard the cancel"
+    assert time.monotonic() - asked < 10
 
     def final() -> Any:
         row = db_one(runtime, "SELECT status FROM public.jobs WHERE id = %s", job_id)
