@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 SRC := $(wildcard nojoin backend tests benchmarks scripts)
 
-.PHONY: run test setup system lint typecheck pytest backend screenshots bench clean
+.PHONY: run test setup system lint typecheck pytest backend screenshots bench clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Re-pin constraints.txt to what is installed now (after an upgrade passed `make test`).
+lock: setup
+	$(PY) scripts/lock.py
