@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 tier=args.tier,
                 status="active",
                 stripe_status="manual",
+                past_due_since=None,
                 current_period_start=datetime.now(UTC) if args.until else None,
                 current_period_end=args.until,
                 last_event_at=datetime.now(UTC),

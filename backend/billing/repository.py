@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
@@ -30,6 +30,8 @@ class Subscription:
     last_event_at: datetime | None
     last_event_id: str | None
     updated_at: datetime
+    # When a paid subscription entered Stripe's `past_due` (a renewal failed, Stripe retries).
+    past_due_since: datetime | None = None
 
     @property
     def entitled(self) -> bool:
@@ -41,11 +43,34 @@ class Subscription:
             return self.current_period_end > datetime.now(UTC)
         return True
 
+    def grace_until(self, grace: timedelta) -> datetime | None:
+        """End of the failed-renewal grace period, or None if this subscription has none.
+
+        Only Stripe's `past_due` (a renewal of a paid subscription failed and Stripe is still
+        retrying) gets grace; `unpaid` (Stripe gave up), `incomplete` (never paid) and
+        `paused` do not."""
+        if (
+            grace <= timedelta(0)
+            or self.tier != "pro"
+            or self.status != "past_due"
+            or self.stripe_status != "past_due"
+            or self.past_due_since is None
+        ):
+            return None
+        return self.past_due_since + grace
+
+    def entitled_with_grace(self, grace: timedelta, now: datetime | None = None) -> bool:
+        """`entitled`, or inside the grace period of a failed renewal."""
+        if self.entitled:
+            return True
+        until = self.grace_until(grace)
+        return until is not None and (now or datetime.now(UTC)) < until
+
 
 _SUB_COLUMNS = (
     "user_id, tier, status, stripe_status, stripe_customer_id, stripe_subscription_id,"
     " stripe_price_id, current_period_start, current_period_end, cancel_at_period_end,"
-    " last_event_at, last_event_id, updated_at"
+    " last_event_at, last_event_id, updated_at, past_due_since"
 )
 
 
@@ -119,6 +144,7 @@ _UPDATABLE = frozenset(
         "cancel_at_period_end",
         "last_event_at",
         "last_event_id",
+        "past_due_since",
     }
 )
 

@@ -18,7 +18,8 @@ class SessionURL(BaseModel):
 class SubscriptionOut(BaseModel):
     tier: Literal["free", "pro"]
     status: Literal["active", "trialing", "past_due", "canceled"]
-    # True when the plan currently includes cloud processing (Pro, active or trialing).
+    # True when the plan currently includes cloud processing (Pro, active or trialing, or
+    # past_due within the grace period after a failed renewal).
     entitled: bool
     current_period_start: datetime | None
     current_period_end: datetime | None
@@ -33,6 +34,9 @@ class SubscriptionOut(BaseModel):
     jobs_today: int
     jobs_per_day: int
     max_file_bytes: int
+    # Set while a failed renewal is being retried and cloud processing still works: it stops
+    # at this time unless the payment goes through (show a warning). None otherwise.
+    grace_until: datetime | None = None
 
 
 class WebhookAck(BaseModel):

@@ -87,6 +87,8 @@ class SubscriptionView:
     jobs_today: int
     jobs_per_day: int
     max_file_bytes: int
+    # End of the grace period while a failed renewal is retried (cloud processing still on).
+    grace_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -115,16 +117,23 @@ class BillingService:
 
     # --- account view ---------------------------------------------------------------------
 
+    def entitled(self, sub: Subscription | None, now: datetime | None = None) -> bool:
+        """Pro features are on: paid up, trialing, or within a failed renewal's grace."""
+        return sub is not None and sub.entitled_with_grace(self.settings.past_due_grace, now)
+
     def effective_tier(self, sub: Subscription | None) -> str:
-        return "pro" if sub is not None and sub.entitled else "free"
+        return "pro" if self.entitled(sub) else "free"
 
     def subscription_view(self, conn: Connection, user_id: uuid.UUID) -> SubscriptionView:
         sub = repo.get_subscription(conn, user_id)
-        tier = self.effective_tier(sub)
+        now = datetime.now(UTC)
+        entitled = self.entitled(sub, now)
+        tier = "pro" if entitled else "free"
+        grace_until = sub.grace_until(self.settings.past_due_grace) if sub else None
         return SubscriptionView(
             tier=sub.tier if sub else "free",
             status=sub.status if sub else "active",
-            entitled=sub.entitled if sub else False,
+            entitled=entitled,
             current_period_start=sub.current_period_start if sub else None,
             current_period_end=sub.current_period_end if sub else None,
             cancel_at_period_end=sub.cancel_at_period_end if sub else False,
@@ -135,6 +144,7 @@ class BillingService:
             jobs_today=repo.jobs_today(conn, user_id),
             jobs_per_day=self.settings.jobs_per_day(tier),
             max_file_bytes=self.settings.max_file_bytes(tier),
+            grace_until=grace_until if grace_until is not None and now < grace_until else None,
         )
 
     # --- checkout / portal ------------------------------------------------------------------
@@ -397,7 +407,9 @@ class BillingService:
             # Paid at checkout: Pro right away; the subscription events fill in the period.
             same = sub.stripe_subscription_id == subscription
             if not (same and sub.tier == "pro" and sub.status in ("active", "trialing")):
-                changes.update(tier="pro", status="active", stripe_status="active")
+                changes.update(
+                    tier="pro", status="active", stripe_status="active", past_due_since=None
+                )
         repo.update_subscription(conn, user_id, **changes)
         return "applied", user_id
 
@@ -448,6 +460,7 @@ class BillingService:
             "tier": "free" if status == "canceled" else "pro",
             "status": status,
             "stripe_status": stripe_status,
+            "past_due_since": _past_due_since(sub, subscription, stripe_status, at),
             "stripe_subscription_id": subscription,
             "stripe_price_id": _price_id(obj) or sub.stripe_price_id,
             "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
@@ -497,6 +510,8 @@ class BillingService:
             changes["stripe_customer_id"] = customer
         if not (sub.tier == "pro" and sub.status in ("active", "trialing")):
             changes.update(tier="pro", status="active", stripe_status="active")
+        # Paid: a failed renewal's grace period is over.
+        changes["past_due_since"] = None
         repo.update_subscription(conn, user_id, **changes)
         return "applied", user_id
 
@@ -515,11 +530,14 @@ class BillingService:
             return "stale: ignored", user_id
         if sub.status not in ("active", "trialing"):
             return "ignored: not active", user_id
+        # A renewal of a paid-up subscription failed: Stripe retries the card, and the grace
+        # period runs from this event's time.
         repo.update_subscription(
             conn,
             user_id,
             status="past_due",
             stripe_status="past_due",
+            past_due_since=at,
             last_event_at=at,
             last_event_id=event_id,
         )
@@ -527,6 +545,23 @@ class BillingService:
 
 
 # --- payload helpers ----------------------------------------------------------------------
+
+
+def _past_due_since(
+    sub: Subscription, subscription: str, stripe_status: str, at: datetime
+) -> datetime | None:
+    """The row's `past_due_since` after a subscription event with `stripe_status` at `at`.
+
+    Entering Stripe's `past_due` starts the grace clock; staying there keeps it (retries and
+    repeated updates never restart it); paid, trialing or canceled clears it. `unpaid`,
+    `incomplete` and `paused` get no grace (see Subscription.grace_until) and leave the
+    recorded start as it is, so a later `past_due` cannot start a fresh grace period."""
+    current = sub.past_due_since if sub.stripe_subscription_id == subscription else None
+    if _STATUS_MAP[stripe_status] in ("active", "trialing", "canceled"):
+        return None
+    if stripe_status == "past_due":
+        return current or at
+    return current
 
 
 def _is_stale(sub: Subscription, at: datetime) -> bool:

@@ -6,6 +6,7 @@ knobs; the prefix and loading rules are the same (pydantic-settings, `NOJOIN_`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -36,6 +37,9 @@ class BillingSettings(BaseSettings):
     # --- tier gate ---
     # None: on exactly when Stripe is configured (SPEC: the embedded default has no gate).
     require_subscription: bool | None = None
+    # Days a Pro subscriber keeps cloud processing after a renewal payment fails while Stripe
+    # retries the card (Stripe status `past_due`); 0: cut off at once. Capped at a year.
+    billing_past_due_grace_days: int = Field(default=7, ge=0, le=365)
 
     # --- quotas (per tier) ---
     # None: quotas apply exactly when the tier gate does (the embedded, single-user default
@@ -59,6 +63,10 @@ class BillingSettings(BaseSettings):
         if self.billing_provider == "auto":
             return "stripe" if self.stripe_configured else "offline"
         return self.billing_provider
+
+    @property
+    def past_due_grace(self) -> timedelta:
+        return timedelta(days=self.billing_past_due_grace_days)
 
     @property
     def gate_enabled(self) -> bool:

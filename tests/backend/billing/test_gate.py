@@ -142,13 +142,21 @@ def test_subscribing_through_signed_webhooks_lets_jobs_in_and_cancelling_stops_t
     job_id = resp.json()["job_id"]
     assert http.get(f"{JOBS}/{job_id}", headers=user.headers).json()["status"] == "QUEUED"
 
-    # A failed renewal pauses cloud processing with a payment-specific message...
+    # A failed renewal keeps cloud processing on while Stripe retries the card (7 days)...
     deliver(
         http,
         invoice_event(
             "invoice.payment_failed", subscription, customer, created=int(time.time()) + 1
         ),
     )
+    assert submit(http, user).status_code == 202
+    # ...then pauses it with a payment-specific message...
+    with runtime.db.transaction() as conn:
+        conn.execute(
+            "UPDATE subscriptions SET past_due_since = now() - interval '8 days'"
+            " WHERE user_id = %s",
+            (user.id,),
+        )
     resp = submit(http, user)
     assert resp.status_code == 403 and resp.json()["detail"] == PAYMENT_PROBLEM
     # ...and cancellation returns the user to free: refused again.
@@ -164,7 +172,7 @@ def test_subscribing_through_signed_webhooks_lets_jobs_in_and_cancelling_stops_t
     )
     resp = submit(http, user)
     assert resp.status_code == 403 and resp.json()["detail"] == NEEDS_SUBSCRIPTION
-    assert job_count(runtime, user.id) == 1
+    assert job_count(runtime, user.id) == 2
 
 
 def test_file_above_the_plan_limit_is_413(

@@ -54,6 +54,8 @@ def test_user_reads_only_their_own_subscription(
     "statement",
     [
         "UPDATE subscriptions SET tier = 'pro' WHERE user_id = %(me)s",
+        # Nobody extends their own failed-renewal grace period.
+        "UPDATE subscriptions SET past_due_since = now() WHERE user_id = %(me)s",
         "INSERT INTO subscriptions (user_id, tier) VALUES (%(other)s, 'pro')",
         "DELETE FROM subscriptions WHERE user_id = %(me)s",
         "SELECT * FROM stripe_events",
