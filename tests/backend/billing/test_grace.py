@@ -381,3 +381,27 @@ def test_grace_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("NOJOIN_BILLING_PAST_DUE_GRACE_DAYS", bad)
         with pytest.raises(ValidationError, match="billing_past_due_grace_days"):
             BillingSettings()
+
+
+async def test_a_new_subscription_does_not_inherit_the_old_ones_grace_start(
+    client: httpx.AsyncClient, runtime: Runtime, create_user: Callable[..., Any]
+) -> None:
+    user = create_user()
+    t = int(time.time()) - 20 * DAY
+    customer, old = await subscribe(client, user, t - DAY)
+    await send(client, updated(old, customer, "past_due", t))
+    # The user starts over with a new subscription whose first payment is still pending.
+    new = new_id("sub")
+    await send(
+        client,
+        subscription_event(
+            "customer.subscription.created",
+            new,
+            customer,
+            "incomplete",
+            user_id=user.id,
+            created=t + DAY,
+        ),
+    )
+    assert past_due_since(runtime, user.id) is None
+    await assert_refused_for_payment(client, runtime, user)
