@@ -31,6 +31,8 @@ class AccountStatus:
     jobs_today: int
     jobs_per_day: int
     max_file_bytes: int
+    # While a failed renewal is retried, cloud processing keeps working until this time.
+    grace_until: datetime | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> AccountStatus:
@@ -38,13 +40,12 @@ class AccountStatus:
             raise CloudError("Nojoin Cloud sent an unreadable account status. Try again later.")
         try:
             end = data.get("current_period_end")
+            grace = data.get("grace_until")
             return cls(
                 tier=str(data["tier"]),
                 status=str(data["status"]),
                 entitled=bool(data["entitled"]),
-                current_period_end=datetime.fromisoformat(end.replace("Z", "+00:00"))
-                if isinstance(end, str)
-                else None,
+                current_period_end=_timestamp(end) if isinstance(end, str) else None,
                 cancel_at_period_end=bool(data.get("cancel_at_period_end", False)),
                 can_manage=bool(data.get("can_manage", False)),
                 gate_enabled=bool(data.get("gate_enabled", False)),
@@ -53,11 +54,16 @@ class AccountStatus:
                 jobs_today=int(data.get("jobs_today", 0)),
                 jobs_per_day=int(data.get("jobs_per_day", 0)),
                 max_file_bytes=int(data.get("max_file_bytes", 0)),
+                grace_until=_timestamp(grace) if isinstance(grace, str) else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CloudError(
                 "Nojoin Cloud sent an unreadable account status. Try again later."
             ) from exc
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class AccountService(Protocol):

@@ -210,7 +210,9 @@ class AccountDialog(QDialog):
             self.period_label.setText(f"{verb} on {_when(s.current_period_end)}")
         else:
             self.period_label.setText("—")
-        if s.entitled:
+        if s.entitled and s.grace_until is not None:
+            self.cloud_label.setText(f"Included until {_when(s.grace_until)} unless paid")
+        elif s.entitled:
             self.cloud_label.setText("Included")
         elif not s.gate_enabled:
             self.cloud_label.setText("Available (this server does not require a subscription)")
@@ -229,7 +231,13 @@ class AccountDialog(QDialog):
         payment_problem = pro and s.status == "past_due"
         self.upgrade_button.setVisible(not s.entitled and not (payment_problem and s.can_manage))
         self.manage_button.setVisible(s.can_manage)
-        if payment_problem:
+        if payment_problem and s.grace_until is not None and s.entitled:
+            self.message_label.setText(
+                "Your last payment did not go through; it will be retried. Cloud processing "
+                f"keeps working until {_when(s.grace_until)}. Choose Manage subscription to "
+                "update your payment method."
+            )
+        elif payment_problem:
             self.message_label.setText(
                 "Your last payment did not go through. Choose Manage subscription to update "
                 "your payment method; cloud processing resumes as soon as it is paid."

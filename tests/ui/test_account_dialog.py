@@ -179,3 +179,32 @@ def test_browser_that_cannot_open_shows_the_address(qtbot) -> None:
     dialog.upgrade_button.click()
     qtbot.waitUntil(lambda: "Open this address" in dialog.message_label.text(), timeout=5000)
     assert "cs_test_1" in dialog.message_label.text()
+
+
+def test_payment_retried_within_grace_says_until_when(qtbot) -> None:
+    grace = datetime(2026, 12, 29, 12, tzinfo=UTC)
+    service = FakeAccount(replace(PRO, status="past_due", entitled=True, grace_until=grace))
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(lambda: dialog.status is not None, timeout=5000)
+    when = f"{grace.astimezone():%d %b %Y}"
+    assert dialog.status_label.text() == "Payment problem"
+    assert dialog.cloud_label.text() == f"Included until {when} unless paid"
+    assert f"keeps working until {when}" in dialog.message_label.text()
+    assert dialog.upgrade_button.isHidden() and not dialog.manage_button.isHidden()
+
+
+def test_grace_until_is_read_from_the_server_answer() -> None:
+    answer = {
+        "tier": "pro",
+        "status": "past_due",
+        "entitled": True,
+        "current_period_end": "2026-12-22T12:00:00Z",
+        "grace_until": "2026-12-29T12:00:00Z",
+    }
+    status = AccountStatus.from_json(answer)
+    assert status.grace_until == datetime(2026, 12, 29, 12, tzinfo=UTC)
+    assert AccountStatus.from_json({**answer, "grace_until": None}).grace_until is None
+    assert (
+        AccountStatus.from_json({k: v for k, v in answer.items() if k != "grace_until"}).grace_until
+        is None
+    )
