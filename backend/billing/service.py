@@ -531,13 +531,13 @@ class BillingService:
         if sub.status not in ("active", "trialing"):
             return "ignored: not active", user_id
         # A renewal of a paid-up subscription failed: Stripe retries the card, and the grace
-        # period runs from this event's time.
+        # period runs from this event's time. A trial's first charge failing gets none.
         repo.update_subscription(
             conn,
             user_id,
             status="past_due",
             stripe_status="past_due",
-            past_due_since=at,
+            past_due_since=at if sub.stripe_status == "active" else None,
             last_event_at=at,
             last_event_id=event_id,
         )
@@ -552,15 +552,17 @@ def _past_due_since(
 ) -> datetime | None:
     """The row's `past_due_since` after a subscription event with `stripe_status` at `at`.
 
-    Entering Stripe's `past_due` starts the grace clock; staying there keeps it (retries and
-    repeated updates never restart it); paid, trialing or canceled clears it. `unpaid`,
-    `incomplete` and `paused` get no grace (see Subscription.grace_until) and leave the
-    recorded start as it is, so a later `past_due` cannot start a fresh grace period."""
-    current = sub.past_due_since if sub.stripe_subscription_id == subscription else None
+    A paid-up subscription (`active`) entering Stripe's `past_due` starts the grace clock;
+    staying there keeps it (retries and repeated updates never restart it); paid, trialing or
+    canceled clears it. A trial whose first payment fails was never paid and gets no grace.
+    `unpaid`, `incomplete` and `paused` get none either (see Subscription.grace_until) and
+    leave the recorded start as it is, so a later `past_due` cannot start a fresh period."""
+    same = sub.stripe_subscription_id == subscription
+    current = sub.past_due_since if same else None
     if _STATUS_MAP[stripe_status] in ("active", "trialing", "canceled"):
         return None
-    if stripe_status == "past_due":
-        return current or at
+    if stripe_status == "past_due" and current is None:
+        return at if same and sub.stripe_status == "active" else None
     return current
 
 

@@ -405,3 +405,32 @@ async def test_a_new_subscription_does_not_inherit_the_old_ones_grace_start(
     )
     assert past_due_since(runtime, user.id) is None
     await assert_refused_for_payment(client, runtime, user)
+
+
+@pytest.mark.parametrize("reported_by", ["invoice.payment_failed", "subscription past_due"])
+async def test_a_trial_whose_first_payment_fails_gets_no_grace(
+    client: httpx.AsyncClient, runtime: Runtime, create_user: Callable[..., Any], reported_by: str
+) -> None:
+    """Grace is for renewals of a subscription that was paid; a trial never was."""
+    user = create_user()
+    t = int(time.time())
+    customer, subscription = new_id("cus"), new_id("sub")
+    await send(
+        client,
+        subscription_event(
+            "customer.subscription.created",
+            subscription,
+            customer,
+            "trialing",
+            user_id=user.id,
+            created=t - 10,
+        ),
+    )
+    assert (await submit(client, user)).status_code == 202
+    if reported_by == "invoice.payment_failed":
+        failed = invoice_event("invoice.payment_failed", subscription, customer, created=t)
+    else:
+        failed = updated(subscription, customer, "past_due", t)
+    await send(client, failed)
+    assert past_due_since(runtime, user.id) is None
+    await assert_refused_for_payment(client, runtime, user)
