@@ -49,6 +49,8 @@ PAYMENT_PROBLEM = (
     "process this meeting on this computer instead."
 )
 
+# Stripe statuses of a subscription that is still open with an unpaid invoice.
+UNPAID_OPEN = frozenset({"past_due", "unpaid"})
 # Stripe's subscription statuses mapped onto ours (Pro features need active or trialing).
 _STATUS_MAP = {
     "active": "active",
@@ -170,6 +172,14 @@ class BillingService:
                 "You already have an active Nojoin Pro subscription. Use Manage subscription "
                 "to change or cancel it.",
                 code="already_subscribed",
+            )
+        if sub is not None and sub.stripe_subscription_id and sub.stripe_status in UNPAID_OPEN:
+            # Stripe still holds this subscription open and retries its invoice: a second
+            # checkout would start a second subscription and bill the user twice.
+            raise ConflictError(
+                "Your last payment did not go through. Use Manage subscription to update your "
+                "payment method; your subscription continues once it is paid.",
+                code="payment_problem",
             )
         price = self.settings.stripe_price_id
         if price is None:

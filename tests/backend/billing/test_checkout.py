@@ -246,3 +246,43 @@ async def test_stripe_portal_and_errors(
     resp = await client.post(CHECKOUT, headers=create_user().headers)
     assert resp.status_code == 503
     assert "try again" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("stripe_status", ["past_due", "unpaid"])
+async def test_an_unpaid_subscription_is_fixed_in_the_portal_not_bought_again(
+    client: httpx.AsyncClient,
+    billing: BillingService,
+    create_user: Callable[..., Any],
+    stripe_status: str,
+) -> None:
+    """Stripe keeps retrying the open invoice: a second checkout would bill the user twice."""
+    user = create_user()
+    customer, subscription = new_id("cus"), new_id("sub")
+    t = int(time.time())
+    await deliver(client, checkout_completed(user.id, customer, subscription, created=t))
+    await deliver(
+        client,
+        subscription_event(
+            "customer.subscription.created", subscription, customer, "active", created=t
+        ),
+    )
+    await deliver(
+        client,
+        subscription_event(
+            "customer.subscription.updated", subscription, customer, stripe_status, created=t + 1
+        ),
+    )
+    resp = await client.post(CHECKOUT, headers=user.headers)
+    assert resp.status_code == 409, resp.text
+    assert "Manage subscription" in resp.json()["detail"]
+    assert (await client.post(PORTAL, headers=user.headers)).status_code == 200
+
+    # Once Stripe ends the subscription, buying a new one is fine again.
+    await deliver(
+        client,
+        subscription_event(
+            "customer.subscription.deleted", subscription, customer, "canceled", created=t + 2
+        ),
+    )
+    resp = await client.post(CHECKOUT, headers=user.headers)
+    assert resp.status_code == 200, resp.text
