@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -247,9 +248,17 @@ def test_concurrent_reader_sees_consistent_snapshots(tmp_path: Path) -> None:
             writer.save_transcript(
                 m.id, transcript(*[("SPEAKER_00", f"line {i} {j}") for j in range(50)])
             )
+        # Let the reader finish at least one read begun after the last save, however the
+        # threads were scheduled (a busy machine may starve it during the writes).
+        done_writing = len(counts)
+        deadline = time.monotonic() + 30
+        while len(counts) < done_writing + 2 and not errors and t.is_alive():
+            assert time.monotonic() < deadline, "the reader thread made no progress"
+            time.sleep(0.01)
     finally:
         stop.set()
         t.join(timeout=30)
+    assert not t.is_alive()
     assert not errors, errors
     assert counts and 50 in counts
     writer.close()
