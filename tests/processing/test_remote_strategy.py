@@ -137,10 +137,12 @@ def test_cancel_reaches_the_server_during_a_held_poll(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(CancelledError):
         strategy.process(audio, ProcessingOptions(), lambda p: None, token)
-    # The first poll is held for up to 20 s; the cancel must not wait for it.
+    # The first poll is held for up to 20 s; the cancel must not wait for it. The bounds are
+    # far below those 20 s (so they still prove it) but far above the 0.5 s timer, so a slow,
+    # busy CI machine cannot trip them.
     assert server.cancel_at is not None
-    assert server.cancel_at - started < 3.0
-    assert time.monotonic() - started < 5.0
+    assert server.cancel_at - started < 10.0
+    assert time.monotonic() - started < 12.0
     client.close()
 
 
