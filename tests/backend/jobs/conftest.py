@@ -93,15 +93,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
+        ready = False
+        deadline = time.monotonic() + 30  # only bounds a hang: a busy CI machine is slow
+        while not ready and time.monotonic() < deadline and proc.poll() is None:
             try:
-                if client.ping():
-                    break
+                ready = bool(client.ping())
             except redis.ConnectionError:
                 time.sleep(0.02)
-        if proc.poll() is None:
+        if ready:
             break
+        client.close()
+        proc.kill()  # lost the port to another process, or never answered
+        proc.wait()
     else:
         raise RuntimeError("redis-server did not start")
     client.close()
@@ -167,7 +170,9 @@ def job_settings_overrides() -> dict[str, Any]:
 def job_settings(job_settings_overrides: dict[str, Any]) -> JobSettings:
     values: dict[str, Any] = {
         "job_dispatch": "none",
-        "job_lease_seconds": 3.0,
+        # Short, so the crash test's lease expires soon, yet several heartbeats long (a worker
+        # renews about once a second): a busy CI machine must not lose a healthy job's lease.
+        "job_lease_seconds": 5.0,
         "job_heartbeat_seconds": 0.5,
         "job_reaper_interval_seconds": 0.5,
         "job_backoff_base_seconds": 0.2,

@@ -313,17 +313,25 @@ def test_long_poll_returns_when_the_job_changes(
 
     queue = JobQueue(runtime.db, job_settings)
 
+    finished: list[bool] = []
+
     def finish_soon() -> None:
         time.sleep(0.5)
         lease = queue.claim_job(uuid.UUID(job_id), "w")
         assert lease is not None
-        queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+        finished.append(
+            queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+        )
 
-    threading.Thread(target=finish_soon).start()
+    changer = threading.Thread(target=finish_soon)
+    changer.start()
     t0 = time.monotonic()
     r = http.get(f"{JOBS}/{job_id}", params={"wait": 20}, headers=user.headers)
     # Answered at the first change (PROCESSING), well before the 20 s are up.
-    assert r.json()["status"] in ("PROCESSING", "COMPLETED") and time.monotonic() - t0 < 5
+    assert r.json()["status"] in ("PROCESSING", "COMPLETED") and time.monotonic() - t0 < 10
+    # The job changer is done before the module's database goes away (and it did its part).
+    changer.join(timeout=30)
+    assert finished == [True]
     assert (
         http.get(f"{JOBS}/{job_id}", params={"wait": 31}, headers=user.headers).status_code == 422
     )
