@@ -216,16 +216,19 @@ def test_cancel_mid_run_stops_the_engine(meeting3: SynthMeeting) -> None:
     strategy = LocalProcessingStrategy()
     cancel = CancelToken()
     pids: list[int] = []
+    cancelled_at: list[float] = []
 
     def on_progress(p: Progress) -> None:
         if p.stage == "transcribing" and not cancel.cancelled:
             pids.append(strategy.worker_pid or 0)
+            cancelled_at.append(time.monotonic())
             cancel.cancel()
 
-    started = time.monotonic()
     with pytest.raises(CancelledError, match="cancelled"):
         strategy.process(meeting3.path, ProcessingOptions(), on_progress, cancel)
-    assert time.monotonic() - started < 60
+    # Timed from the cancel, not from the start: starting the engine (torch, the model) can
+    # take a minute on a busy machine, stopping it takes at most a few seconds.
+    assert cancelled_at and time.monotonic() - cancelled_at[0] < 30
     assert (
         pids
         and not psutil.pid_exists(pids[0])
