@@ -259,6 +259,10 @@ def _crash_message(exitcode: int | None, stage: str) -> str:
             how = f"killed by signal {-exitcode}"
     else:
         how = f"exit code {exitcode}"
+    if exitcode == -signal.SIGILL:
+        from nojoin.processing.native_check import repair_hint
+
+        return f"The processing engine stopped ({how}) while {stage}. {repair_hint()}"
     return (
         f"The processing engine stopped unexpectedly ({how}) while {stage}. "
         "If the computer ran out of memory, try a smaller model or close other programs, then retry."
