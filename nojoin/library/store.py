@@ -469,13 +469,26 @@ class Library:
                 "UPDATE segments SET speaker_id = ? WHERE speaker_id = ?",
                 (ids[target], ids[source]),
             )
+            # Words carry their own label (a segment may hold a few words of someone else).
+            rows = c.execute(
+                "SELECT id, words FROM segments WHERE meeting_id = ?", (meeting_id,)
+            ).fetchall()
+            c.executemany(
+                "UPDATE segments SET words = ? WHERE id = ?",
+                [
+                    (words, int(r["id"]))
+                    for r in rows
+                    if (words := _relabel_words(r["words"], target, only=source)) is not None
+                ],
+            )
             c.execute("DELETE FROM speakers WHERE id = ?", (ids[source],))
 
     def reassign_segment(self, segment_id: int, label: str) -> None:
-        """Give one segment to another speaker of the same meeting (created if new)."""
+        """Give one segment, all of its words included, to another speaker of the same meeting
+        (created if new)."""
         with self._tx("reassign a segment") as c:
             row = c.execute(
-                "SELECT meeting_id FROM segments WHERE id = ?", (segment_id,)
+                "SELECT meeting_id, words FROM segments WHERE id = ?", (segment_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"No segment with id {segment_id}.")
@@ -484,10 +497,12 @@ class Library:
                 "INSERT OR IGNORE INTO speakers (meeting_id, label) VALUES (?, ?)",
                 (meeting_id, label),
             )
+            words = _relabel_words(row[1], label)
             c.execute(
                 "UPDATE segments SET speaker_id = "
-                "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?) WHERE id = ?",
-                (meeting_id, label, segment_id),
+                "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?),"
+                " words = coalesce(?, words) WHERE id = ?",
+                (meeting_id, label, words, segment_id),
             )
 
     # ------------------------------------------------------------------ people
@@ -659,6 +674,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # b is gone (or unreadable): compare the names
         return sidecars.path_key(a) == sidecars.path_key(b)
+
+
+def _relabel_words(words_json: str | None, label: str, *, only: str | None = None) -> str | None:
+    """The segment's words JSON with each word's speaker set to `label` (only the words of
+    speaker `only`, if given), or None when no word changes."""
+    words = json.loads(words_json or "[]")
+    changed = False
+    for w in words:
+        if (only is None or w.get("speaker") == only) and w.get("speaker") != label:
+            w["speaker"] = label
+            changed = True
+    return json.dumps(words) if changed else None
 
 
 def _str(p: str | Path | None) -> str | None:

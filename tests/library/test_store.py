@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from nojoin import export
 from nojoin.errors import LibraryError, NotFoundError
 from nojoin.library import SCHEMA_VERSION, Library, fts_query
 from nojoin.library.migrations import MIGRATIONS
@@ -166,6 +168,34 @@ def test_rename_merge_and_reassign_speakers(lib: Library) -> None:
         lib.rename_speaker(m.id, "SPEAKER_09", "X")
     with pytest.raises(LibraryError):
         lib.merge_speakers(m.id, "SPEAKER_00", "SPEAKER_00")
+
+
+def test_speaker_edits_relabel_the_words_in_the_export(lib: Library) -> None:
+    """Words carry speaker labels too: after a merge or reassign, a JSON export's segments and
+    their words must name the same speaker."""
+    m = lib.add_meeting("Call")
+    t = transcript(("SPEAKER_00", "one two"), ("SPEAKER_01", "three four"), ("SPEAKER_02", "five"))
+    for seg in t.segments:
+        for w in seg.words:
+            w.speaker = seg.speaker  # as the engine's merge step labels them
+    lib.save_transcript(m.id, t)
+    lib.rename_speaker(m.id, "SPEAKER_00", "Alice")
+
+    lib.merge_speakers(m.id, "SPEAKER_02", "SPEAKER_00")
+    lib.reassign_segment(lib.segments(m.id)[1].id or 0, "SPEAKER_03")
+
+    data = json.loads(
+        export.render(lib.get_transcript(m.id), "json", speaker_names=lib.speaker_names(m.id))
+    )
+    labels = [
+        (seg["speaker"], sorted({w["speaker"] for w in seg["words"]})) for seg in data["segments"]
+    ]
+    assert labels == [
+        ("SPEAKER_00", ["SPEAKER_00"]),
+        ("SPEAKER_03", ["SPEAKER_03"]),
+        ("SPEAKER_00", ["SPEAKER_00"]),
+    ]
+    assert data["speaker_names"] == {"SPEAKER_00": "Alice", "SPEAKER_03": "SPEAKER_03"}
 
 
 def test_names_survive_reprocessing_and_people_link(lib: Library) -> None:
