@@ -9,11 +9,22 @@ import sys
 from nojoin import paths
 
 _configured = False
+_file_error: str | None = None
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def file_logging_error() -> str | None:
+    """Why setup_logging() could not open the log file, or None if it did (or did not run)."""
+    return _file_error
+
+
 def setup_logging(level: int = logging.INFO, *, stderr_level: int = logging.WARNING) -> None:
-    global _configured
+    """Log to stderr and to a rotating file; a log file that cannot be opened is not an error.
+
+    The reason is kept for `file_logging_error()` instead of being printed: usually the data
+    dir itself is unusable, and the command that needs it reports that as its one error line.
+    """
+    global _configured, _file_error
     if _configured:
         return
     root = logging.getLogger()
@@ -31,5 +42,6 @@ def setup_logging(level: int = logging.INFO, *, stderr_level: int = logging.WARN
         fh.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(fh)
     except Exception as exc:  # an unwritable data dir must not stop the CLI from reporting it
-        logging.getLogger(__name__).warning("File logging disabled: %s", exc)
+        _file_error = str(exc)
+        logging.getLogger(__name__).debug("File logging disabled: %s", exc)
     _configured = True

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nojoin import paths
+from nojoin import paths, sidecars
 from nojoin.audio import decode
 from nojoin.audio.recorder import MeetingStore
 from nojoin.audio.recovery import unique_path
@@ -105,7 +105,7 @@ def import_file(
 def _copy_into(src: Path, target_dir: Path, cancel: threading.Event | None) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     dest = unique_path(target_dir / _safe_name(src.name))
-    tmp = dest.with_name(f".{dest.name}.importing")
+    tmp = sidecars.importing_path(dest)
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             while True:

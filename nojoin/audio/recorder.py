@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from nojoin import paths
+from nojoin import paths, sidecars
 from nojoin.audio.align import Aligner
 from nojoin.audio.recovery import (
     JournalLock,
@@ -186,7 +186,7 @@ def default_output_path(when: datetime | None = None) -> Path:
 
 
 def partial_path_for(final: Path) -> Path:
-    return final.with_name(f"{final.stem}.partial.wav")
+    return sidecars.partial_path(final)
 
 
 def mix_to_mono(frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from nojoin import paths
+from nojoin import sidecars
 from nojoin.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def journal_dir() -> Path:
-    path = paths.data_dir() / "recordings"
+    path = sidecars.journal_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -237,7 +237,7 @@ def finalize_file(partial: Path, final: Path) -> Path:
         return target
     import soundfile as sf
 
-    tmp = target.with_name(f"{target.stem}.encoding{target.suffix}")
+    tmp = sidecars.encoding_path(target)
     try:
         with (
             sf.SoundFile(str(partial)) as src,

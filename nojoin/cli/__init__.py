@@ -47,14 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from nojoin.log import setup_logging
+    from nojoin.log import file_logging_error, setup_logging
 
     try:
         setup_logging(stderr_level=logging.DEBUG if args.verbose else logging.WARNING)
         handler = getattr(args, "handler", None)
-        if handler is None:
-            return _run_gui()
-        result: int = handler(args)
+        result: int = _run_gui() if handler is None else handler(args)
+        # Only now: had the command failed, its one error line would already name the folder.
+        reason = file_logging_error()
+        if reason is not None and not args.verbose:
+            print(f"nojoin: warning: no log file was written: {reason}", file=sys.stderr)  # noqa: T201
         return result
     except KeyboardInterrupt:
         print("nojoin: interrupted", file=sys.stderr)  # noqa: T201

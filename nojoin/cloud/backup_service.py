@@ -39,7 +39,7 @@ from typing import IO, Any, cast
 import httpx
 
 from nojoin import __version__ as nojoin_version
-from nojoin import paths
+from nojoin import paths, sidecars
 from nojoin.cloud.api_client import ApiClient, BackupInfo
 from nojoin.cloud.errors import BackupError, OfflineError
 from nojoin.errors import CancelledError, LibraryError
@@ -481,7 +481,7 @@ class BackupService:
                     if target.exists() and target.stat().st_size == path.stat().st_size:
                         continue
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp_target = target.with_name(f".{target.name}.restoring")
+                    tmp_target = sidecars.restoring_path(target)
                     shutil.copyfile(path, tmp_target)
                     os.replace(tmp_target, target)
                     copied += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nojoin import paths
+from nojoin import paths, sidecars
 from nojoin.errors import LibraryError, NotFoundError
 from nojoin.library.migrations import MIGRATIONS, SCHEMA_VERSION
 from nojoin.models import (
@@ -337,25 +338,17 @@ class Library:
         return ids
 
     def delete_meeting(self, meeting_id: int, *, delete_audio: bool = False) -> None:
+        """Delete the meeting; with `delete_audio`, also its audio file and the app's working
+        files for it (sidecars), never a file another meeting or a recording still uses."""
         meeting = self.get_meeting(meeting_id)
         with self._tx("delete a meeting") as c:
             c.execute("DELETE FROM meetings WHERE id = ?", (meeting_id,))
+            others = [
+                str(r[0])
+                for r in c.execute("SELECT audio_path FROM meetings WHERE audio_path IS NOT NULL")
+            ]
         if delete_audio and meeting.audio_path:
-            audio = Path(meeting.audio_path)
-            # Only files inside our own audio folder: an imported file the user referenced
-            # in place stays where it is.
-            try:
-                inside = audio.resolve().is_relative_to(paths.audio_dir().resolve())
-            except OSError:
-                inside = False
-            if inside:
-                for p in (audio, *audio.parent.glob(audio.stem + ".*")):
-                    try:
-                        p.unlink(missing_ok=True)
-                    except OSError as exc:
-                        log.warning("could not delete %s: %s", p, exc)
-            else:
-                log.info("kept %s: it is not in Nojoin's audio folder", audio)
+            _delete_audio(Path(meeting.audio_path), others)
 
     # ------------------------------------------------------------- transcripts
 
@@ -476,13 +469,26 @@ class Library:
                 "UPDATE segments SET speaker_id = ? WHERE speaker_id = ?",
                 (ids[target], ids[source]),
             )
+            # Words carry their own label (a segment may hold a few words of someone else).
+            rows = c.execute(
+                "SELECT id, words FROM segments WHERE meeting_id = ?", (meeting_id,)
+            ).fetchall()
+            c.executemany(
+                "UPDATE segments SET words = ? WHERE id = ?",
+                [
+                    (words, int(r["id"]))
+                    for r in rows
+                    if (words := _relabel_words(r["words"], target, only=source)) is not None
+                ],
+            )
             c.execute("DELETE FROM speakers WHERE id = ?", (ids[source],))
 
     def reassign_segment(self, segment_id: int, label: str) -> None:
-        """Give one segment to another speaker of the same meeting (created if new)."""
+        """Give one segment, all of its words included, to another speaker of the same meeting
+        (created if new)."""
         with self._tx("reassign a segment") as c:
             row = c.execute(
-                "SELECT meeting_id FROM segments WHERE id = ?", (segment_id,)
+                "SELECT meeting_id, words FROM segments WHERE id = ?", (segment_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"No segment with id {segment_id}.")
@@ -491,10 +497,12 @@ class Library:
                 "INSERT OR IGNORE INTO speakers (meeting_id, label) VALUES (?, ?)",
                 (meeting_id, label),
             )
+            words = _relabel_words(row[1], label)
             c.execute(
                 "UPDATE segments SET speaker_id = "
-                "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?) WHERE id = ?",
-                (meeting_id, label, segment_id),
+                "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?),"
+                " words = coalesce(?, words) WHERE id = ?",
+                (meeting_id, label, words, segment_id),
             )
 
     # ------------------------------------------------------------------ people
@@ -628,6 +636,56 @@ def _speaker(r: sqlite3.Row) -> Speaker:
         name=r["name"],
         person_id=r["person_id"],
     )
+
+
+def _delete_audio(audio: Path, in_use: Sequence[str]) -> None:
+    """Remove `audio` and its sidecars, unless outside our audio folder or still in use."""
+    # Only files inside our own audio folder: an imported file the user referenced in place
+    # stays where it is.
+    try:
+        inside = audio.resolve().is_relative_to(paths.audio_dir().resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        log.info("kept %s: it is not in Nojoin's audio folder", audio)
+        return
+    others = [Path(p) for p in in_use]
+    journaled: set[str] | None = None
+    # Exact names only, never a pattern: `call.wav` and `call.mp3` are two meetings' files.
+    for p in (audio, *sidecars.sidecars(audio)):
+        if not (p.exists() or p.is_symlink()):
+            continue
+        if any(_same_file(p, q) for q in others if q.name.casefold() == p.name.casefold()):
+            log.info("kept %s: another meeting uses it", p)
+            continue
+        if journaled is None:
+            journaled = sidecars.journaled_files()
+        if sidecars.path_key(p) in journaled:
+            log.info("kept %s: a recording (running, or to be recovered) uses it", p)
+            continue
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not delete %s: %s", p, exc)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b is gone (or unreadable): compare the names
+        return sidecars.path_key(a) == sidecars.path_key(b)
+
+
+def _relabel_words(words_json: str | None, label: str, *, only: str | None = None) -> str | None:
+    """The segment's words JSON with each word's speaker set to `label` (only the words of
+    speaker `only`, if given), or None when no word changes."""
+    words = json.loads(words_json or "[]")
+    changed = False
+    for w in words:
+        if (only is None or w.get("speaker") == only) and w.get("speaker") != label:
+            w["speaker"] = label
+            changed = True
+    return json.dumps(words) if changed else None
 
 
 def _str(p: str | Path | None) -> str | None:

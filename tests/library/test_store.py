@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from nojoin import export
 from nojoin.errors import LibraryError, NotFoundError
 from nojoin.library import SCHEMA_VERSION, Library, fts_query
 from nojoin.library.migrations import MIGRATIONS
 from nojoin.library.store import _split_sql
 from nojoin.models import MeetingStatus, Segment, Transcript, Word
+from nojoin.testing.synth import make_silence
 
 
 def transcript(*turns: tuple[str, str], seg_len: float = 2.0) -> Transcript:
@@ -165,6 +170,34 @@ def test_rename_merge_and_reassign_speakers(lib: Library) -> None:
         lib.merge_speakers(m.id, "SPEAKER_00", "SPEAKER_00")
 
 
+def test_speaker_edits_relabel_the_words_in_the_export(lib: Library) -> None:
+    """Words carry speaker labels too: after a merge or reassign, a JSON export's segments and
+    their words must name the same speaker."""
+    m = lib.add_meeting("Call")
+    t = transcript(("SPEAKER_00", "one two"), ("SPEAKER_01", "three four"), ("SPEAKER_02", "five"))
+    for seg in t.segments:
+        for w in seg.words:
+            w.speaker = seg.speaker  # as the engine's merge step labels them
+    lib.save_transcript(m.id, t)
+    lib.rename_speaker(m.id, "SPEAKER_00", "Alice")
+
+    lib.merge_speakers(m.id, "SPEAKER_02", "SPEAKER_00")
+    lib.reassign_segment(lib.segments(m.id)[1].id or 0, "SPEAKER_03")
+
+    data = json.loads(
+        export.render(lib.get_transcript(m.id), "json", speaker_names=lib.speaker_names(m.id))
+    )
+    labels = [
+        (seg["speaker"], sorted({w["speaker"] for w in seg["words"]})) for seg in data["segments"]
+    ]
+    assert labels == [
+        ("SPEAKER_00", ["SPEAKER_00"]),
+        ("SPEAKER_03", ["SPEAKER_03"]),
+        ("SPEAKER_00", ["SPEAKER_00"]),
+    ]
+    assert data["speaker_names"] == {"SPEAKER_00": "Alice", "SPEAKER_03": "SPEAKER_03"}
+
+
 def test_names_survive_reprocessing_and_people_link(lib: Library) -> None:
     m = lib.add_meeting("1:1")
     lib.save_transcript(m.id, transcript(("SPEAKER_00", "hi"), ("SPEAKER_01", "hello")))
@@ -221,6 +254,96 @@ def test_delete_removes_audio_only_inside_audio_dir(lib: Library, tmp_path: Path
     lib.delete_meeting(b.id, delete_audio=True)
     assert not inside.exists()
     assert outside.exists()  # a file the user referenced in place is never deleted
+
+
+def _wav(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_silence(path, 1.0, noise_level=0.05)
+
+
+def test_delete_audio_spares_a_file_with_the_same_stem(lib: Library, tmp_path: Path) -> None:
+    """Imports keep their names, so `call.wav` and `call.mp3` are two meetings' audio."""
+    from nojoin import paths
+    from nojoin.audio.importer import import_file
+
+    wav = _wav(tmp_path / "src" / "call.wav")
+    mp3 = tmp_path / "src" / "call.mp3"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(wav), str(mp3)],
+        check=True,
+        timeout=60,
+    )
+    first = import_file(wav, store=lib)
+    second = import_file(mp3, store=lib)
+    assert first.meeting is not None and second.meeting is not None
+    audio = paths.audio_dir()
+    assert {first.path.name, second.path.name} == {"call.wav", "call.mp3"}
+    # What a crash can leave behind for call.wav, and a file the user put there.
+    leftovers = [
+        audio / "call.partial.wav",
+        audio / "call.encoding.wav",
+        audio / ".call.wav.importing",
+    ]
+    for p in leftovers:
+        p.write_bytes(b"x")
+    (audio / "call.txt").write_text("my notes")
+
+    lib.delete_meeting(first.meeting.id, delete_audio=True)
+    assert sorted(p.name for p in audio.iterdir()) == ["call.mp3", "call.txt"]
+    assert lib.get_meeting(second.meeting.id).audio_path == str(second.path)
+    lib.delete_meeting(second.meeting.id, delete_audio=True)
+    assert sorted(p.name for p in audio.iterdir()) == ["call.txt"]
+
+
+def test_delete_audio_takes_glob_characters_literally(lib: Library) -> None:
+    from nojoin import paths
+
+    audio = paths.audio_dir()
+    bracketed = _wav(audio / "team [1].wav")
+    plain = _wav(audio / "team 1.wav")  # what the pattern "team [1].*" would match
+    partial = _wav(audio / "team [1].partial.wav")
+    a = lib.add_meeting("bracketed", audio_path=bracketed)
+    b = lib.add_meeting("plain", audio_path=plain)
+    lib.delete_meeting(a.id, delete_audio=True)
+    assert not bracketed.exists() and not partial.exists()
+    assert plain.exists() and lib.get_meeting(b.id).audio_path == str(plain)
+
+
+def test_delete_audio_keeps_a_file_another_meeting_uses(lib: Library) -> None:
+    from nojoin import paths
+
+    shared = _wav(paths.audio_dir() / "all-hands.wav")
+    a = lib.add_meeting("first run", audio_path=shared)
+    b = lib.add_meeting("second run", audio_path=shared)
+    lib.delete_meeting(a.id, delete_audio=True)
+    assert shared.exists()
+    lib.delete_meeting(b.id, delete_audio=True)
+    assert not shared.exists()
+
+
+def test_delete_audio_never_touches_a_running_recording(lib: Library) -> None:
+    """A recording to `call.wav` writes `call.partial.wav`, which is also `call.flac`'s sidecar
+    name: while a journal names it (recording, or waiting for recovery) it is not a leftover."""
+    from nojoin import paths
+    from nojoin.audio.recorder import partial_path_for
+    from nojoin.audio.recovery import JournalLock, new_entry
+
+    audio = paths.audio_dir()
+    flac = audio / "call.flac"
+    subprocess.run(["sox", str(_wav(audio / "src.wav")), str(flac)], check=True, timeout=60)
+    (audio / "src.wav").unlink()
+    m = lib.add_meeting("earlier call", audio_path=flac)
+    partial = _wav(partial_path_for(audio / "call.wav"))
+    assert partial.name == "call.partial.wav"
+    lock = JournalLock(
+        new_entry(partial, audio / "call.wav", 16_000, 2, datetime.now().astimezone(), "call")
+    )
+    try:
+        lib.delete_meeting(m.id, delete_audio=True)
+        assert not flac.exists()
+        assert partial.exists()
+    finally:
+        lock.release(delete=True)
 
 
 def test_concurrent_reader_sees_consistent_snapshots(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ WER < 0.15 for two speakers (0.06), < 0.20 for three (0.12); DER with a 0.25 s c
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
+from engine_checks import Interruption, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
@@ -36,17 +36,6 @@ from nojoin.testing.synth import SynthMeeting, make_silence
 
 def hypothesis_turns(t: Transcript) -> list[SpeakerTurn]:
     return [SpeakerTurn(s.start, s.end, s.speaker or "?") for s in t.segments]
-
-
-def engine_children() -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "multiprocessing" in " ".join(p.cmdline()):
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
 
 
 def test_is_a_processing_strategy(engine: LocalProcessingStrategy) -> None:
@@ -215,25 +204,14 @@ def test_pyannote_engine_missing_is_a_clear_error(
 def test_cancel_mid_run_stops_the_engine(meeting3: SynthMeeting) -> None:
     strategy = LocalProcessingStrategy()
     cancel = CancelToken()
-    pids: list[int] = []
-    cancelled_at: list[float] = []
-
-    def on_progress(p: Progress) -> None:
-        if p.stage == "transcribing" and not cancel.cancelled:
-            pids.append(strategy.worker_pid or 0)
-            cancelled_at.append(time.monotonic())
-            cancel.cancel()
+    stop = Interruption(strategy, cancel=cancel)
 
     with pytest.raises(CancelledError, match="cancelled"):
-        strategy.process(meeting3.path, ProcessingOptions(), on_progress, cancel)
+        strategy.process(meeting3.path, ProcessingOptions(), stop, cancel)
     # Timed from the cancel, not from the start: starting the engine (torch, the model) can
     # take a minute on a busy machine, stopping it takes at most a few seconds.
-    assert cancelled_at and time.monotonic() - cancelled_at[0] < 30
-    assert (
-        pids
-        and not psutil.pid_exists(pids[0])
-        or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
-    )
+    assert stop.at and time.monotonic() - stop.at[0] < 30
+    assert stop.pids and is_gone(stop.pids[0])
     assert strategy.worker_pid is None
     # Cancelling up front does nothing at all.
     with pytest.raises(CancelledError):
@@ -243,20 +221,11 @@ def test_cancel_mid_run_stops_the_engine(meeting3: SynthMeeting) -> None:
 
 def test_killed_engine_becomes_a_processing_error_and_recovers(meeting2: SynthMeeting) -> None:
     strategy = LocalProcessingStrategy()
-    killed: list[int] = []
-
-    def on_progress(p: Progress) -> None:
-        if p.stage == "transcribing" and not killed:
-            pid = strategy.worker_pid
-            assert pid is not None
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+    kill = Interruption(strategy)
 
     with pytest.raises(ProcessingError, match="stopped unexpectedly \\(killed by SIGKILL\\)"):
-        strategy.process(
-            meeting2.path, ProcessingOptions(diarize=False), on_progress, CancelToken()
-        )
-    assert not psutil.pid_exists(killed[0])
+        strategy.process(meeting2.path, ProcessingOptions(diarize=False), kill, CancelToken())
+    assert kill.pids and not psutil.pid_exists(kill.pids[0])
     # The next file starts a fresh engine and works.
     t = strategy.process(
         meeting2.path, ProcessingOptions(diarize=False), lambda p: None, CancelToken()

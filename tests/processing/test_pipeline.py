@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engine_checks import Interruption, Shared, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.library import Library
@@ -14,21 +15,6 @@ from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Pr
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.testing.metrics import wer
 from nojoin.testing.synth import SynthMeeting
-
-
-class Shared:
-    """The session's warm engine, lent to a Pipeline without letting it close it."""
-
-    name = "local"
-
-    def __init__(self, engine: LocalProcessingStrategy) -> None:
-        self.engine = engine
-
-    def process(self, *args: object) -> Transcript:
-        return self.engine.process(*args)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -88,6 +74,52 @@ def test_cancel_marks_the_meeting_error_with_the_reason(
         pipeline.process_meeting(m.id, ProcessingOptions(), None, cancel)
     stored = library.get_meeting(m.id)
     assert stored.status is MeetingStatus.ERROR and "cancelled" in (stored.error or "")
+
+
+@pytest.mark.parametrize("how", ["cancel", "kill"])
+def test_run_stopped_midway_marks_the_meeting_error_and_keeps_the_library(
+    library: Library, meeting2: SynthMeeting, how: str
+) -> None:
+    """Cancel, or SIGKILL the engine, while it transcribes: through the real local strategy
+    (its own engine process, so the session's warm one is not disturbed)."""
+    other = library.add_meeting("Last week", audio_path=meeting2.path)
+    library.save_transcript(
+        other.id, Transcript([Segment(0, 1, "Last week's notes", "SPEAKER_00")], "en", 1.0)
+    )
+    m = library.add_meeting("Planning", audio_path=meeting2.path)
+    library.save_transcript(
+        m.id, Transcript([Segment(0, 1, "Earlier text", "SPEAKER_00")], "en", 1.0)
+    )
+    engines_before = {p.pid for p in engine_children()}
+    cancel = CancelToken()
+    if how == "cancel":
+        expected: tuple[type[Exception], str] = (CancelledError, "Processing was cancelled")
+    else:
+        expected = (
+            ProcessingError,
+            r"stopped unexpectedly \(killed by SIGKILL\) while transcribing",
+        )
+    with Pipeline(library) as pipeline:
+        strategy = pipeline.strategy()
+        assert isinstance(strategy, LocalProcessingStrategy)
+        stop = Interruption(strategy, cancel=cancel if how == "cancel" else None)
+        # The run is stopped where transcription starts, so the meeting's length costs nothing.
+        with pytest.raises(expected[0], match=expected[1]) as err:
+            pipeline.process_meeting(
+                m.id, ProcessingOptions(model="tiny.en", diarize=False), stop, cancel
+            )
+        # The engine went with the run, not only when the pipeline closes.
+        assert stop.pids and is_gone(stop.pids[0]) and strategy.worker_pid is None
+    assert {p.pid for p in engine_children()} <= engines_before
+
+    stored = library.get_meeting(m.id)
+    assert stored.status is MeetingStatus.ERROR and stored.error == str(err.value)
+    assert library.get_transcript(m.id).text == "Earlier text"
+    untouched = library.get_meeting(other.id)
+    assert untouched.status is MeetingStatus.PROCESSED and untouched.error is None
+    assert library.get_transcript(other.id).text == "Last week's notes"
+    assert {x.id for x in library.list_meetings()} == {m.id, other.id}
+    assert library.integrity_check() == "ok"
 
 
 def test_meeting_without_audio(pipeline: Pipeline, library: Library) -> None:

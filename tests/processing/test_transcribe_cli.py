@@ -7,12 +7,29 @@ import re
 from pathlib import Path
 
 import pytest
+from engine_checks import Shared
 
 from nojoin.cli import main
 from nojoin.library import Library
 from nojoin.models import MeetingStatus
+from nojoin.processing import pipeline
+from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.testing.metrics import wer
 from nojoin.testing.synth import SynthMeeting
+
+VTT_CLOCK = r"(\d\d):([0-5]\d):([0-5]\d)\.(\d{3})"
+STAGES = ("starting", "loading", "decoding", "transcribing", "done")
+
+
+@pytest.fixture
+def warm_engine(engine: LocalProcessingStrategy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nojoin transcribe` runs on the session's warm engine instead of starting its own."""
+    monkeypatch.setitem(pipeline.DEFAULT_FACTORIES, "local", lambda: Shared(engine))
+
+
+def _seconds(match: re.Match[str], first_group: int) -> float:
+    h, m, s, ms = (int(match.group(first_group + i)) for i in range(4))
+    return h * 3600 + m * 60 + s + ms / 1000
 
 
 def test_json_output_has_the_spec_shape_and_is_saved(
@@ -52,35 +69,60 @@ def test_json_output_has_the_spec_shape_and_is_saved(
 
 
 def test_srt_and_vtt_to_files_without_saving(
-    meeting3: SynthMeeting, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    warm_engine: None, meeting3: SynthMeeting, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    srt = tmp_path / "out" / "meeting.srt"
-    assert (
-        main(
-            [
-                "transcribe",
-                str(meeting3.path),
-                "--no-diarize",
-                "--format",
-                "srt",
-                "-o",
-                str(srt),
-                "--no-save",
-            ]
-        )
-        == 0
-    )
-    out, err = capsys.readouterr()
-    assert out == "" and f"Wrote {srt}" in err
-    blocks = srt.read_text().strip().split("\n\n")
+    written = {}
+    for fmt in ("srt", "vtt"):
+        target = tmp_path / "out" / f"meeting.{fmt}"
+        argv = ["transcribe", str(meeting3.path), "--no-diarize", "--format", fmt]
+        assert main([*argv, "-o", str(target), "--no-save"]) == 0
+        out, err = capsys.readouterr()
+        assert out == "" and f"Wrote {target}" in err
+        written[fmt] = target.read_text()
+
+    blocks = written["srt"].strip().split("\n\n")
     assert len(blocks) >= 3
     for i, block in enumerate(blocks, 1):
         lines = block.splitlines()
         assert lines[0] == str(i)
         assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", lines[1])
         assert lines[2].strip()
+
+    header, *cues = written["vtt"].strip().split("\n\n")
+    assert header == "WEBVTT"
+    assert len(cues) >= 3
+    last_end = 0.0
+    texts = []
+    for cue in cues:
+        timing, *text = cue.splitlines()
+        m = re.fullmatch(f"{VTT_CLOCK} --> {VTT_CLOCK}", timing)
+        assert m, timing
+        start, end = _seconds(m, 1), _seconds(m, 5)
+        assert last_end <= start < end <= meeting3.duration + 0.5, timing
+        last_end = end
+        assert text and all(line.strip() and "-->" not in line for line in text)
+        texts.append(" ".join(text))
+    assert wer(meeting3.reference_text, " ".join(texts)) < 0.2
     with Library() as lib:
         assert lib.list_meetings() == []
+
+
+def test_default_is_txt_on_stdout_with_progress_on_stderr(
+    warm_engine: None, meeting2: SynthMeeting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["transcribe", str(meeting2.path), "--no-diarize"]) == 0
+    out, err = capsys.readouterr()
+    stages = [line.split(":", 1)[0] for line in err.splitlines() if line.startswith(STAGES)]
+    assert set(stages) == set(STAGES) and stages.index("transcribing") < stages.index("done")
+    assert "Saved as meeting" in err
+    # stdout is the transcript alone: paragraphs under "[mm:ss]" headers, nothing else.
+    paragraphs = out.strip().split("\n\n")
+    for para in paragraphs:
+        header, *body = para.splitlines()
+        assert re.fullmatch(r"\[\d\d:[0-5]\d\]", header) and body, para
+    text = " ".join(line for para in paragraphs for line in para.splitlines()[1:])
+    assert wer(meeting2.reference_text, text) < 0.15
+    assert not any(line.startswith(f"{stage}:") for stage in STAGES for line in out.splitlines())
 
 
 @pytest.mark.parametrize(
