@@ -24,7 +24,12 @@ from nojoin import __version__
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.library import Library
 from nojoin.models import Meeting
-from nojoin.processing.strategies.base import CancelToken, Progress, ProgressCallback
+from nojoin.processing.strategies.base import (
+    CancelToken,
+    ProcessingOptions,
+    Progress,
+    ProgressCallback,
+)
 from nojoin.ui.errors import ExceptionHook
 from nojoin.ui.main_window import MainWindow
 from nojoin.ui.processing import ProcessingQueue
@@ -50,6 +55,7 @@ class LazyPipeline:
             if self._pipeline is None:
                 from nojoin.processing.pipeline import Pipeline
 
+                # Only the default: every queued run passes its own mode (see run_meeting).
                 self._pipeline = Pipeline(self._library, mode="local")
             return self._pipeline
 
@@ -157,9 +163,17 @@ def build(
     lazy = LazyPipeline(library, pipeline)
 
     def run_meeting(
-        meeting_id: int, options: object, progress: ProgressCallback, cancel: CancelToken
+        meeting_id: int,
+        options: ProcessingOptions,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        mode: str,
     ) -> object:
-        return lazy.get().process_meeting(meeting_id, options, progress, cancel)  # type: ignore[arg-type]
+        # Each run names its mode (the Settings choice, or "local" when the user chose to
+        # process a meeting on this computer after the cloud refused it); the Pipeline builds
+        # and keeps one strategy per mode, the remote one over the signed-in session that
+        # Cloud Mode installs with `remote_strategy.set_default_connection`.
+        return lazy.get().process_meeting(meeting_id, options, progress, cancel, mode=mode)
 
     queue = ProcessingQueue(run_meeting)
 

@@ -32,9 +32,13 @@ log = logging.getLogger(__name__)
 
 SYNC_STATE_FILE = "cloud_sync.json"
 LOCAL_ONLY_FIELDS = frozenset(
-    {"mic_device", "speaker_device", "data_folder", "device", "compute_threads"}
+    {"mic_device", "speaker_device", "data_folder", "device", "compute_threads", "processing_mode"}
 )
-"""Settings that describe this computer, not the user: never synced."""
+"""Settings that describe this computer, not the user: never synced.
+
+`processing_mode` is one of them: whether to process here or on Nojoin Cloud depends on the
+machine (a desktop with a GPU keeps it local, a thin laptop sends it to the cloud), and a
+choice made on one computer must never start uploading meeting audio from another."""
 _SECRET_NAME = re.compile(r"(token|secret|password|passwd|api_?key|private|credential)", re.I)
 
 

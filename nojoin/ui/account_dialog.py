@@ -93,6 +93,7 @@ class AccountDialog(QDialog):
         self._checkout_key = uuid.uuid4().hex
         self._polls_left = 0
         self._poll_limit = poll_limit
+        self._upgrade_on_load = False
         self._poll = QTimer(self)
         self._poll.setInterval(poll_interval_ms)
         self._poll.timeout.connect(self._poll_tick)
@@ -141,6 +142,21 @@ class AccountDialog(QDialog):
 
     def refresh(self) -> None:
         self._run(self._service.subscription, self._show_status)
+
+    def upgrade_when_ready(self) -> None:
+        """Start checkout as if Upgrade were clicked, once the account status is in and shows
+        the Upgrade button (a plan without cloud processing). Otherwise the dialog just shows
+        the account: already included, or a payment problem to fix under Manage subscription.
+        Used where cloud processing was refused for the plan."""
+        if self._status is not None and not self._pending:
+            self._upgrade_if_offered()
+            return
+        self._upgrade_on_load = True
+
+    def _upgrade_if_offered(self) -> None:
+        self._upgrade_on_load = False
+        if not self.upgrade_button.isHidden():
+            self.start_upgrade()
 
     def start_upgrade(self) -> None:
         self.message_label.setText("Opening checkout…")
@@ -249,6 +265,8 @@ class AccountDialog(QDialog):
         if s.entitled and self._poll.isActive():
             self._poll.stop()
         self.loaded.emit(s)
+        if self._upgrade_on_load:
+            self._upgrade_if_offered()
 
     def _opened_checkout(self, url: object) -> None:
         if not self._open(str(url)):

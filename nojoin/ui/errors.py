@@ -1,16 +1,22 @@
-"""Error dialogs that say what happened and what to do, and the unhandled-exception hook."""
+"""Error dialogs that say what happened and what to do, and the unhandled-exception hook.
+
+A failed run on Nojoin Cloud gets `RemoteFailureBox`: the server's message plus a way forward
+(process the meeting on this computer instead; upgrade when the plan does not include it).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QWidget
 
 from nojoin import paths
 from nojoin.errors import (
@@ -21,12 +27,26 @@ from nojoin.errors import (
     NojoinError,
     ProcessingError,
 )
+from nojoin.processing.strategies.remote_errors import (
+    QuotaExceededError,
+    RemoteAuthError,
+    RemoteError,
+    SubscriptionRequiredError,
+)
 
 log = logging.getLogger(__name__)
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
     """(headline, what to do) for an error a user sees."""
+    if isinstance(exc, SubscriptionRequiredError):
+        return "Cloud processing is not included in your plan.", str(exc)
+    if isinstance(exc, QuotaExceededError):
+        return "Your cloud processing allowance is used up.", f"{exc}\n\n{retry_hint(exc)}"
+    if isinstance(exc, RemoteAuthError):
+        return "Sign in to Nojoin Cloud to process meetings there.", str(exc)
+    if isinstance(exc, RemoteError):
+        return "Nojoin Cloud could not process this meeting.", str(exc)
     if isinstance(exc, ModelNotFoundError):
         return "The speech model is not available.", str(exc)
     if isinstance(exc, AudioError):
@@ -48,6 +68,23 @@ def describe(exc: BaseException) -> tuple[str, str]:
         f"{type(exc).__name__}: {exc}\n\nYour meetings are safe. If this happens again, please "
         f"report it with the log file from Help → Open Logs Folder ({_logs_hint()}).",
     )
+
+
+def retry_hint(exc: QuotaExceededError, now: datetime | None = None) -> str:
+    """When cloud processing can be tried again, from the server's Retry-After."""
+    seconds = exc.retry_after
+    if seconds is None or seconds <= 0:
+        return "Try Nojoin Cloud again later."
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        wait = "about a minute" if minutes == 1 else f"{minutes} min"
+    else:
+        hours, rest = divmod(minutes, 60)
+        wait = f"{hours} h {rest} min" if rest else f"{hours} h"
+    wait = wait.replace(" ", "\u00a0")  # never broken across lines
+    at = (now or datetime.now()).astimezone() + timedelta(seconds=seconds)
+    when = f"{at:%H:%M}" if seconds < 20 * 3600 else f"{at:%d %b, %H:%M}"
+    return f"Nojoin Cloud takes new meetings again in {wait} (at {when})."
 
 
 def _logs_hint() -> str:
@@ -73,18 +110,69 @@ def show_error(
     else:
         head, body, details = "Something went wrong.", exc, ""
     box = QMessageBox(parent)
+    _prepare(box, title, headline or head, body, details)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box
+
+
+def _prepare(box: QMessageBox, title: str, head: str, body: str, details: str = "") -> None:
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(title)
-    box.setText(headline or head)
+    box.setText(head)
     box.setInformativeText(body)
     if details:
         box.setDetailedText(details)
-    box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.open()
-    return box
+
+
+class RemoteFailureBox(QMessageBox):
+    """A meeting could not be processed on Nojoin Cloud: the server's message (and, for a
+    quota, when to try again) with buttons "Upgrade…" (only for a plan without cloud
+    processing, and only when there is an account to upgrade), "Process on this computer" and
+    Cancel. Non-blocking (window-modal), deleted when closed.
+
+    Signals:
+        local_requested(): the user chose to process the meeting on this computer.
+        upgrade_requested(): the user chose Upgrade.
+    """
+
+    local_requested = Signal()
+    upgrade_requested = Signal()
+
+    def __init__(
+        self,
+        parent: QWidget | None,
+        exc: RemoteError,
+        *,
+        headline: str | None = None,
+        can_upgrade: bool = False,
+        title: str = "Nojoin",
+    ) -> None:
+        super().__init__(parent)
+        head, body = describe(exc)
+        _prepare(self, title, headline or head, body)
+        self.error = exc
+        self.upgrade_button: QPushButton | None = None
+        if can_upgrade and isinstance(exc, SubscriptionRequiredError):
+            self.upgrade_button = self.addButton("Upgrade…", QMessageBox.ButtonRole.ActionRole)
+            self.upgrade_button.setToolTip("Opens secure checkout in your web browser")
+        self.local_button = self.addButton(
+            "Process on this computer", QMessageBox.ButtonRole.AcceptRole
+        )
+        self.local_button.setToolTip("Transcribe this meeting here, without uploading it")
+        self.cancel_button = self.addButton(QMessageBox.StandardButton.Cancel)
+        self.setDefaultButton(self.upgrade_button or self.local_button)
+        self.setEscapeButton(self.cancel_button)
+        self.buttonClicked.connect(self._clicked)
+
+    def _clicked(self, button: QAbstractButton) -> None:
+        if button is self.local_button:
+            self.local_requested.emit()
+        elif self.upgrade_button is not None and button is self.upgrade_button:
+            self.upgrade_requested.emit()
 
 
 class _Relay(QObject):

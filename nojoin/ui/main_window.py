@@ -1,7 +1,8 @@
 """The main window: record bar, meeting list with search and tags, the meeting view, the queue.
 
 Services come in through `__init__` (the composition root builds them); the window adds
-no globals. Cloud Mode extends it through `add_menu()` and `add_status_widget()`.
+no globals. Cloud Mode extends it through `add_menu()`, `add_status_widget()` and
+`attach_cloud()` (sign-in state for the Settings dialog, Upgrade after a refused cloud run).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (
@@ -38,12 +40,19 @@ from PySide6.QtWidgets import (
 
 from nojoin import __version__, paths
 from nojoin.config import ConfigManager, Settings
+from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
 from nojoin.errors import NojoinError
 from nojoin.library import Library
 from nojoin.models import Meeting, MeetingStatus
-from nojoin.processing.strategies.base import CancelToken, Progress, ProgressCallback
+from nojoin.processing.strategies.base import (
+    CancelToken,
+    ProcessingOptions,
+    Progress,
+    ProgressCallback,
+)
+from nojoin.processing.strategies.remote_errors import RemoteError
 from nojoin.ui import theme
-from nojoin.ui.errors import show_error
+from nojoin.ui.errors import RemoteFailureBox, show_error
 from nojoin.ui.library_view import LibraryPanel
 from nojoin.ui.meeting_view import MeetingView
 from nojoin.ui.options import options_from_settings
@@ -57,7 +66,10 @@ from nojoin.ui.processing import (
     wait_all,
 )
 from nojoin.ui.recording import RecordControls, RecorderAdapter
-from nojoin.ui.settings_dialog import ReprocessDialog, SettingsDialog
+from nojoin.ui.settings_dialog import CloudState, ReprocessDialog, SettingsDialog
+
+if TYPE_CHECKING:
+    from nojoin.ui.account_dialog import AccountDialog
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +80,14 @@ AUDIO_FILTER = (
     "Audio and video (*.wav *.mp3 *.m4a *.aac *.flac *.ogg *.opus *.wma *.webm *.mp4 *.mkv *.mov "
     "*.avi);;All files (*)"
 )
+
+
+class CloudLink(CloudState, Protocol):
+    """What the window needs from Cloud Mode (`nojoin.ui.cloud.menu.CloudController`)."""
+
+    def start_upgrade(self) -> AccountDialog:
+        """Open the Account dialog and start checkout there (as its Upgrade button does)."""
+        ...
 
 
 class ImportQueue(QObject):
@@ -165,6 +185,7 @@ class MainWindow(QMainWindow):
         self.queue = queue
         self.recorder = recorder
         self.imports = ImportQueue(importer, self)
+        self.cloud: CloudLink | None = None
         self.setWindowTitle("Nojoin")
         self.setAcceptDrops(True)
         self.resize(1180, 740)
@@ -247,6 +268,11 @@ class MainWindow(QMainWindow):
     def add_status_widget(self, widget: QWidget) -> None:
         """A permanent widget on the right of the status bar (e.g. account status)."""
         self.statusBar().addPermanentWidget(widget)
+
+    def attach_cloud(self, cloud: CloudLink) -> None:
+        """Cloud Mode is installed: the Settings dialog offers Nojoin Cloud when signed in, and
+        a run the cloud refused for the plan offers Upgrade."""
+        self.cloud = cloud
 
     # ---------------------------------------------------------------- set-up
     def _build_menus(self) -> None:
@@ -335,7 +361,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.config, self)
+        dialog = SettingsDialog(self.config, self, cloud=self.cloud)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -371,8 +397,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ processing
     @Slot(int)
-    def process_meeting(self, meeting_id: int, settings: Settings | None = None) -> None:
-        """Queue a meeting with the current settings (or the given ones)."""
+    def process_meeting(
+        self,
+        meeting_id: int,
+        settings: Settings | None = None,
+        *,
+        mode: str | None = None,
+        options: ProcessingOptions | None = None,
+    ) -> None:
+        """Queue a meeting with the current settings (or the given ones), on this computer or
+        Nojoin Cloud as the settings say unless `mode` says otherwise."""
         try:
             meeting = self.library.get_meeting(meeting_id)
         except NojoinError as exc:
@@ -386,8 +420,11 @@ class MainWindow(QMainWindow):
                 )
             )
             return
-        options = options_from_settings(settings or self.config.settings)
-        self.queue.enqueue(meeting.id, meeting.title, options)
+        settings = settings or self.config.settings
+        options = options or options_from_settings(settings)
+        self.queue.enqueue(
+            meeting.id, meeting.title, options, mode=mode or settings.processing_mode
+        )
         self.queue_dock.show()
 
     @Slot(int)
@@ -430,8 +467,64 @@ class MainWindow(QMainWindow):
         self.library_panel.refresh()
         if self.meeting_view.meeting_id == meeting_id:
             self.meeting_view.reload()
-        title = next((it.title for it in self.queue.items if it.meeting_id == meeting_id), "")
+        item = next((it for it in self.queue.items if it.meeting_id == meeting_id), None)
+        if isinstance(exc, RemoteError) and item is not None:
+            self.show_remote_failure(meeting_id, item.title, item.options, exc)
+            return
+        title = item.title if item is not None else ""
         self.show_error(exc, headline=f"“{title}” could not be processed." if title else None)
+
+    def show_remote_failure(
+        self, meeting_id: int, title: str, options: ProcessingOptions, exc: RemoteError
+    ) -> RemoteFailureBox:
+        """The cloud refused or failed a meeting: say why, offer to process it here instead
+        (same options) and, when the plan is the reason, to upgrade."""
+        box = RemoteFailureBox(
+            self,
+            exc,
+            headline=f"“{title}” could not be processed on Nojoin Cloud.",
+            can_upgrade=self.cloud is not None,
+        )
+        box.local_requested.connect(
+            lambda: self.process_meeting(meeting_id, mode=PROCESSING_LOCAL, options=options)
+        )
+        box.upgrade_requested.connect(lambda: self.upgrade_for(meeting_id, title, options))
+        box.open()
+        return box
+
+    def upgrade_for(
+        self, meeting_id: int, title: str, options: ProcessingOptions
+    ) -> AccountDialog | None:
+        """Start checkout in the Account dialog; once the plan includes cloud processing, send
+        the meeting the cloud refused there again."""
+        cloud = self.cloud
+        if cloud is None:
+            return None
+        dialog = cloud.start_upgrade()
+        sent = False
+
+        def on_loaded(status: object) -> None:
+            from nojoin.cloud.billing_client import AccountStatus  # loaded with the dialog
+
+            nonlocal sent
+            if sent or not (isinstance(status, AccountStatus) and status.entitled):
+                return
+            sent = True
+            if self._still_failed(meeting_id) and self.queue.item(meeting_id) is None:
+                self.statusBar().showMessage(
+                    f"Cloud processing is ready: sending “{title}” to Nojoin Cloud.", 10_000
+                )
+                self.process_meeting(meeting_id, mode=PROCESSING_REMOTE, options=options)
+
+        dialog.loaded.connect(on_loaded)
+        return dialog
+
+    def _still_failed(self, meeting_id: int) -> bool:
+        """Not processed since (e.g. here, with Try again) and not deleted."""
+        try:
+            return self.library.get_meeting(meeting_id).status is MeetingStatus.ERROR
+        except NojoinError:
+            return False
 
     @Slot(int)
     def _on_item_cancelled(self, meeting_id: int) -> None:

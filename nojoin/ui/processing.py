@@ -4,7 +4,8 @@
 moveToThread). The heavy work itself happens in the engine's child process, so the thread
 mostly waits; the UI thread only receives signals.
 
-`ProcessingQueue` runs meetings one at a time (the engine already uses every core).
+`ProcessingQueue` runs meetings one at a time (the engine already uses every core), each on
+this computer or on Nojoin Cloud as it was queued (`mode`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
 from nojoin.errors import CancelledError, NojoinError
 from nojoin.processing.strategies.base import (
     CancelToken,
@@ -41,8 +43,9 @@ log = logging.getLogger(__name__)
 Job = Callable[[ProgressCallback, CancelToken], object]
 """A long operation: reports progress, checks the cancel token, returns a result."""
 
-MeetingRunner = Callable[[int, ProcessingOptions, ProgressCallback, CancelToken], object]
-"""Processes one stored meeting and stores the result (the composition root adapts Pipeline)."""
+MeetingRunner = Callable[[int, ProcessingOptions, ProgressCallback, CancelToken, str], object]
+"""Processes one stored meeting in a mode ("local" / "remote") and stores the result (the
+composition root adapts Pipeline.process_meeting)."""
 
 
 class ProcessingWorker(QObject):
@@ -135,6 +138,7 @@ class QueueItem:
     meeting_id: int
     title: str
     options: ProcessingOptions
+    mode: str = PROCESSING_LOCAL  # the Pipeline mode: "local" (this computer) or "remote" (cloud)
     state: ItemState = ItemState.QUEUED
     progress: Progress = field(default_factory=lambda: Progress("queued", 0.0))
     started_at: float | None = None
@@ -199,15 +203,23 @@ class ProcessingQueue(QObject):
         return any(it.state in (ItemState.QUEUED, ItemState.RUNNING) for it in self._items)
 
     # ------------------------------------------------------------------ actions
-    def enqueue(self, meeting_id: int, title: str, options: ProcessingOptions) -> QueueItem:
-        """Queue a meeting (a meeting already waiting or running is not queued twice)."""
+    def enqueue(
+        self,
+        meeting_id: int,
+        title: str,
+        options: ProcessingOptions,
+        *,
+        mode: str = PROCESSING_LOCAL,
+    ) -> QueueItem:
+        """Queue a meeting to process in `mode` (a meeting already waiting or running is not
+        queued twice)."""
         existing = self.item(meeting_id)
         if existing is not None:
             return existing
         was_busy = self.is_busy()
         # Finished entries of the same meeting make way for the new run.
         self._items = [it for it in self._items if it.meeting_id != meeting_id]
-        item = QueueItem(meeting_id, title, options)
+        item = QueueItem(meeting_id, title, options, mode)
         self._items.append(item)
         self.changed.emit()
         if not was_busy:
@@ -257,10 +269,10 @@ class ProcessingQueue(QObject):
         nxt.state = ItemState.RUNNING
         nxt.started_at = time.monotonic()
         nxt.progress = Progress("starting", 0.0)
-        mid, options, runner = nxt.meeting_id, nxt.options, self._runner
+        mid, options, mode, runner = nxt.meeting_id, nxt.options, nxt.mode, self._runner
 
         def job(progress: ProgressCallback, cancel: CancelToken) -> object:
-            return runner(mid, options, progress, cancel)
+            return runner(mid, options, progress, cancel, mode)
 
         worker = ProcessingWorker(job, nxt.cancel)
         # Queued: these arrive on the UI thread whatever thread emits them.
@@ -351,7 +363,9 @@ class _ItemRow(QFrame):
         super().__init__()
         self.meeting_id = item.meeting_id
         self.setObjectName("queueRow")
-        self.title = QLabel(item.title)
+        remote = item.mode == PROCESSING_REMOTE
+        self.title = QLabel(f"☁ {item.title}" if remote else item.title)
+        self.title.setToolTip("On Nojoin Cloud" if remote else "On this computer")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.stage = QLabel()
         self.stage.setObjectName("muted")

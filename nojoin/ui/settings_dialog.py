@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -29,7 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from nojoin.config import ConfigError, ConfigManager, Settings, Theme
-from nojoin.config.settings import MAX_SPEAKERS, MODEL_NAMES
+from nojoin.config.settings import (
+    MAX_SPEAKERS,
+    MODEL_NAMES,
+    PROCESSING_LOCAL,
+    PROCESSING_REMOTE,
+)
 from nojoin.ui.processing import ProcessingWorker, start_in_thread
 
 log = logging.getLogger(__name__)
@@ -54,8 +59,21 @@ ENGINES = (
     ("none", "Off: do not tell speakers apart"),
 )
 DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"))
+PROCESSING = ((PROCESSING_LOCAL, "This computer"), (PROCESSING_REMOTE, "Nojoin Cloud"))
 THEMES = ((Theme.SYSTEM, "Same as the system"), (Theme.LIGHT, "Light"), (Theme.DARK, "Dark"))
 DEFAULT_DEVICE = "System default"
+
+
+class CloudState(Protocol):
+    """What the dialog needs to know about Cloud Mode (the Cloud controller provides it)."""
+
+    @property
+    def configured(self) -> bool:
+        """This copy of Nojoin knows a Nojoin Cloud address."""
+        ...
+
+    @property
+    def signed_in(self) -> bool: ...
 
 
 def _combo(items: tuple[tuple[Any, str], ...]) -> QComboBox:
@@ -115,11 +133,30 @@ class SettingsDialog(QDialog):
 
     applied = Signal(object)
 
-    def __init__(self, config: ConfigManager, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        config: ConfigManager,
+        parent: QWidget | None = None,
+        *,
+        cloud: CloudState | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
         self._config = config
+        self._cloud = cloud
+
+        self.processing = _combo(PROCESSING)
+        self.processing_note = QLabel()
+        self.processing_note.setObjectName("muted")
+        self.processing_note.setWordWrap(True)
+        # A widget, not a bare layout: the form then gives the wrapped note its full height.
+        processing_col = QWidget()
+        processing_lay = QVBoxLayout(processing_col)
+        processing_lay.setContentsMargins(0, 0, 0, 0)
+        processing_lay.setSpacing(4)
+        processing_lay.addWidget(self.processing)
+        processing_lay.addWidget(self.processing_note)
 
         self.model = ModelPicker()
         self.language = _combo(tuple(LANGUAGES))
@@ -174,11 +211,11 @@ class SettingsDialog(QDialog):
             for label, field in rows:
                 lab = QLabel(label)
                 lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if field is processing_col:  # a field with a note below: label at the top
+                    lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+                    lab.setContentsMargins(0, 5, 0, 0)
                 labels.append(lab)
-                if isinstance(field, QHBoxLayout):
-                    form.addRow(lab, field)
-                else:
-                    form.addRow(lab, field)
+                form.addRow(lab, field)
             return box
 
         self.error_label = QLabel()
@@ -205,6 +242,7 @@ class SettingsDialog(QDialog):
             group(
                 "Transcription",
                 [
+                    ("Process on", processing_col),
                     ("Speech model", self.model),
                     ("Language", self.language),
                     ("Run on", self.device),
@@ -250,6 +288,8 @@ class SettingsDialog(QDialog):
 
     # --------------------------------------------------------------- values
     def load(self, s: Settings) -> None:
+        _select(self.processing, s.processing_mode)
+        self._show_cloud_state(s.processing_mode)
         self.model.set_value(s.model)
         _select(self.language, s.language)
         _select(self.device, s.device)
@@ -270,6 +310,7 @@ class SettingsDialog(QDialog):
         if lang is None or self.language.itemText(self.language.currentIndex()) != text:
             lang = text  # typed by the user
         return {
+            "processing_mode": self.processing.currentData(),
             "model": self.model.value(),
             "language": lang,
             "device": self.device.currentData(),
@@ -323,6 +364,7 @@ class SettingsDialog(QDialog):
 
     def _focus(self, field: str | None) -> None:
         widgets: dict[str, QWidget] = {
+            "processing_mode": self.processing,
             "model": self.model.combo,
             "language": self.language,
             "min_speakers": self.min_speakers,
@@ -331,6 +373,34 @@ class SettingsDialog(QDialog):
         }
         if field in widgets:
             widgets[field].setFocus()
+
+    def _show_cloud_state(self, mode: str) -> None:
+        """Offer Nojoin Cloud only when it can work (signed in); say what it takes otherwise.
+        A stored "Nojoin Cloud" stays selectable, so loading never changes it silently."""
+        cloud = self._cloud
+        configured = cloud is not None and cloud.configured
+        ready = configured and cloud is not None and cloud.signed_in
+        index = self.processing.findData(PROCESSING_REMOTE)
+        item = cast(QStandardItemModel, self.processing.model()).item(index)
+        item.setEnabled(ready or mode == PROCESSING_REMOTE)
+        if ready:
+            item.setText("Nojoin Cloud")
+            note = (
+                "Meetings are uploaded and transcribed on Nojoin Cloud's servers; the uploaded "
+                "audio is deleted afterwards. Needs a Pro plan."
+            )
+        elif configured:
+            item.setText("Nojoin Cloud (sign in first)")
+            note = (
+                "To process meetings on Nojoin Cloud's servers, sign in from the Cloud menu "
+                "(cloud processing needs a Pro plan)."
+            )
+        else:
+            item.setText("Nojoin Cloud (not available)")
+            note = "This copy of Nojoin has no Nojoin Cloud address; meetings are processed here."
+        if mode == PROCESSING_REMOTE and not ready:
+            note += " Until then, meetings set to go to Nojoin Cloud cannot be processed."
+        self.processing_note.setText(note)
 
     @staticmethod
     def _set_device(box: QComboBox, name: str) -> None:

@@ -15,6 +15,7 @@ from nojoin.config import (
     Settings,
     Theme,
 )
+from nojoin.config.cloud_repository import shared_settings
 
 
 def test_defaults_when_no_file(nojoin_dirs: Path) -> None:
@@ -59,6 +60,8 @@ def test_round_trip_is_versioned_and_atomic(tmp_path: Path) -> None:
         ({"auto_process": "yes"}, "auto_process"),
         ({"model": "  "}, "model"),
         ({"min_meeting_seconds": 2.5}, "min_meeting_seconds"),
+        ({"processing_mode": "gpu-farm"}, "processing_mode"),
+        ({"processing_mode": 1}, "processing_mode"),
     ],
 )
 def test_bad_values_are_rejected_with_the_field(change: dict[str, object], field: str) -> None:
@@ -140,3 +143,23 @@ def test_secrets_never_in_file(tmp_path: Path) -> None:
     text = (tmp_path / "c.json").read_text().lower()
     for word in ("token", "password", "secret", "key"):
         assert word not in text
+
+
+def test_processing_mode_round_trip_and_fallback(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    assert Settings().processing_mode == "local"  # this computer unless the user chose Cloud
+    repo = LocalConfigRepository(path)
+    repo.save(Settings().replace(processing_mode="Remote"))
+    assert json.loads(path.read_text())["settings"]["processing_mode"] == "remote"
+    assert ConfigManager(LocalConfigRepository(path)).settings.processing_mode == "remote"
+    with pytest.raises(ConfigError, match="this computer"):
+        Settings().replace(processing_mode="elsewhere")
+    # A hand-edited value Nojoin cannot use processes locally rather than failing.
+    path.write_text(json.dumps({"format": 1, "settings": {"processing_mode": "mars"}}))
+    assert LocalConfigRepository(path).load().settings.processing_mode == "local"
+
+
+def test_processing_mode_stays_on_this_computer() -> None:
+    # Per machine (GPU or not), and a choice on one computer must not upload from another.
+    shared = shared_settings(Settings().replace(processing_mode="remote", model="base"))
+    assert "processing_mode" not in shared and shared["model"] == "base"

@@ -13,6 +13,7 @@ from nojoin.models import MeetingStatus, Segment, Transcript
 from nojoin.processing.pipeline import Pipeline
 from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
+from nojoin.processing.strategies.remote_strategy import RemoteAuthError
 from nojoin.testing.metrics import wer
 from nojoin.testing.synth import SynthMeeting
 
@@ -144,6 +145,21 @@ def test_an_unexpected_strategy_crash_is_recorded(library: Library, meeting2: Sy
         with pytest.raises(ProcessingError, match="native code fell over"):
             p.process_meeting(m.id, ProcessingOptions())
     assert library.get_meeting(m.id).status is MeetingStatus.ERROR
+
+
+def test_remote_mode_signed_out_says_sign_in_or_go_local(library: Library, tmp_path: Path) -> None:
+    # The default factories: "remote" is the real RemoteProcessingStrategy, and with nobody
+    # signed in (no connection installed by Cloud Mode) nothing is uploaded.
+    audio = tmp_path / "call.wav"
+    audio.write_bytes(b"RIFF" + b"\0" * 100)
+    m = library.add_meeting("Call", audio_path=audio)
+    with Pipeline(library) as p:
+        with pytest.raises(RemoteAuthError) as err:
+            p.process_meeting(m.id, ProcessingOptions(), mode="remote")
+        assert p.strategy("remote").name == "remote"
+    stored = library.get_meeting(m.id)
+    assert stored.status is MeetingStatus.ERROR and stored.error == err.value.message
+    assert "Sign in to Nojoin Cloud" in stored.error and "local processing" in stored.error
 
 
 def test_unknown_mode(library: Library) -> None:

@@ -26,7 +26,8 @@ def wav(tmp_path: Path) -> Path:
 def harness(qtbot: Any, wav: Path, tmp_path: Path) -> Iterator[Harness]:
     library = Library()
     strategy = ScriptedStrategy()
-    pipeline = Pipeline(library, factories={"local": lambda: strategy})
+    remote = ScriptedStrategy()  # stands in for Nojoin Cloud (mode "remote")
+    pipeline = Pipeline(library, factories={"local": lambda: strategy, "remote": lambda: remote})
     config = ConfigManager(LocalConfigRepository())
     recorders: list[FakeRecorder] = []
 
@@ -43,9 +44,10 @@ def harness(qtbot: Any, wav: Path, tmp_path: Path) -> Iterator[Harness]:
         install_excepthook=False,
     )
     qtbot.addWidget(app.window)
-    h = Harness(app, strategy, wav, recorders)
+    h = Harness(app, strategy, wav, recorders, remote)
     yield h
     strategy.release.set()
+    remote.release.set()
     app.queue.cancel_all()
     app.close()
     assert wait_all(5000)

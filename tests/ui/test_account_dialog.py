@@ -8,78 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from PySide6.QtCore import QUrl
+from ui_support import FREE, PRO, Browser, FakeAccount
 
 from nojoin.cloud.billing_client import AccountStatus
 from nojoin.cloud.errors import OfflineError, RateLimitedError
 from nojoin.ui.account_dialog import AccountDialog
 
 pytestmark = [pytest.mark.gui]
-
-FREE = AccountStatus(
-    tier="free",
-    status="active",
-    entitled=False,
-    current_period_end=None,
-    cancel_at_period_end=False,
-    can_manage=False,
-    gate_enabled=True,
-    provider="stripe",
-    quotas_enforced=True,
-    jobs_today=0,
-    jobs_per_day=2,
-    max_file_bytes=500 * 1024 * 1024,
-)
-PRO = replace(
-    FREE,
-    tier="pro",
-    entitled=True,
-    can_manage=True,
-    current_period_end=datetime(2026, 12, 22, 12, tzinfo=UTC),
-    jobs_today=3,
-    jobs_per_day=200,
-)
-
-
-class FakeAccount:
-    """Answers from `statuses` in turn (the last one repeats); records every call and the
-    thread it ran on."""
-
-    def __init__(self, *statuses: AccountStatus) -> None:
-        self.statuses = list(statuses)
-        self.calls: list[str] = []
-        self.threads: set[int] = set()
-        self.checkout_keys: list[str] = []
-        self.fail: Exception | None = None
-
-    def _note(self, name: str) -> None:
-        self.calls.append(name)
-        self.threads.add(threading.get_ident())
-        if self.fail is not None:
-            raise self.fail
-
-    def subscription(self) -> AccountStatus:
-        self._note("subscription")
-        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-
-    def checkout_url(self, idempotency_key: str) -> str:
-        self._note("checkout")
-        self.checkout_keys.append(idempotency_key)
-        return "https://checkout.stripe.com/c/pay/cs_test_1"
-
-    def portal_url(self, idempotency_key: str) -> str:
-        self._note("portal")
-        return "https://billing.stripe.com/p/session/test_1"
-
-
-class Browser:
-    def __init__(self, works: bool = True) -> None:
-        self.opened: list[str] = []
-        self.works = works
-
-    def __call__(self, url: QUrl) -> bool:
-        self.opened.append(url.toString())
-        return self.works
 
 
 def _dialog(qtbot, service: FakeAccount, browser: Browser | None = None, **kw) -> AccountDialog:
@@ -208,3 +143,33 @@ def test_grace_until_is_read_from_the_server_answer() -> None:
         AccountStatus.from_json({k: v for k, v in answer.items() if k != "grace_until"}).grace_until
         is None
     )
+
+
+def test_upgrade_when_ready_starts_checkout_for_a_free_plan(qtbot) -> None:
+    # What Upgrade in the "cloud processing refused" prompt does: no second click needed.
+    service = FakeAccount(FREE)
+    browser = Browser()
+    dialog = _dialog(qtbot, service, browser)
+    with qtbot.wait_signal(dialog.url_opened, timeout=5000):
+        dialog.upgrade_when_ready()
+    assert service.calls[:2] == ["subscription", "checkout"]
+    assert browser.opened == ["https://checkout.stripe.com/c/pay/cs_test_1"]
+    assert "Finish the payment in your browser" in dialog.message_label.text()
+
+
+@pytest.mark.parametrize(
+    "status",
+    [PRO, replace(PRO, status="past_due", entitled=False)],
+    ids=["already-pro", "payment-problem"],
+)
+def test_upgrade_when_ready_only_shows_the_account_when_there_is_nothing_to_buy(
+    qtbot, status: AccountStatus
+) -> None:
+    service = FakeAccount(status)
+    dialog = _dialog(qtbot, service)
+    qtbot.waitUntil(lambda: dialog.status is not None and not dialog.busy, timeout=5000)
+    dialog.upgrade_when_ready()  # status already loaded: decided at once
+    with qtbot.wait_signal(dialog.loaded, timeout=5000):
+        dialog.refresh()
+    assert "checkout" not in service.calls
+    assert dialog.upgrade_button.isHidden() and not dialog.manage_button.isHidden()

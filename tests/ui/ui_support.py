@@ -1,8 +1,9 @@
-"""Test doubles and helpers for the desktop UI tests: a test strategy, a fake recorder, a harness.
+"""Test doubles and helpers for the desktop UI tests: a test strategy, a fake recorder, a fake
+account service (billing API), the Cloud Mode link the window sees, and a harness.
 
-The test strategy and fake recorder implement the engine's real interfaces
-(`ProcessingStrategy`, the recorder's listener protocol); they exist only here, never in the
-shipped app. Everything else (library, pipeline, queue, widgets) is the real code.
+The doubles implement the real interfaces (`ProcessingStrategy`, the recorder's listener
+protocol, `AccountService`, the window's `CloudLink`); they exist only here, never in the
+shipped app. Everything else (library, pipeline, queue, widgets, Account dialog) is real.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import threading
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QMessageBox
 
 from nojoin.app import App
@@ -26,10 +28,12 @@ from nojoin.audio.recorder import (
     SourceLevel,
     save_recording,
 )
+from nojoin.cloud.billing_client import AccountStatus
 from nojoin.errors import NojoinError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript
 from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+from nojoin.ui.account_dialog import AccountDialog
 
 TWO_SPEAKER_SEGMENTS = [
     Segment(0.5, 3.0, "Good morning everyone, welcome to the planning meeting.", "SPEAKER_00"),
@@ -98,6 +102,101 @@ class ScriptedStrategy:
         self.closed = True
 
 
+FREE = AccountStatus(
+    tier="free",
+    status="active",
+    entitled=False,
+    current_period_end=None,
+    cancel_at_period_end=False,
+    can_manage=False,
+    gate_enabled=True,
+    provider="stripe",
+    quotas_enforced=True,
+    jobs_today=0,
+    jobs_per_day=2,
+    max_file_bytes=500 * 1024 * 1024,
+)
+PRO = replace(
+    FREE,
+    tier="pro",
+    entitled=True,
+    can_manage=True,
+    current_period_end=datetime(2026, 12, 22, 12, tzinfo=UTC),
+    jobs_today=3,
+    jobs_per_day=200,
+)
+
+
+class FakeAccount:
+    """Answers from `statuses` in turn (the last one repeats); records every call and the
+    thread it ran on."""
+
+    def __init__(self, *statuses: AccountStatus) -> None:
+        self.statuses = list(statuses)
+        self.calls: list[str] = []
+        self.threads: set[int] = set()
+        self.checkout_keys: list[str] = []
+        self.fail: Exception | None = None
+
+    def _note(self, name: str) -> None:
+        self.calls.append(name)
+        self.threads.add(threading.get_ident())
+        if self.fail is not None:
+            raise self.fail
+
+    def subscription(self) -> AccountStatus:
+        self._note("subscription")
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+    def checkout_url(self, idempotency_key: str) -> str:
+        self._note("checkout")
+        self.checkout_keys.append(idempotency_key)
+        return "https://checkout.stripe.com/c/pay/cs_test_1"
+
+    def portal_url(self, idempotency_key: str) -> str:
+        self._note("portal")
+        return "https://billing.stripe.com/p/session/test_1"
+
+
+class Browser:
+    def __init__(self, works: bool = True) -> None:
+        self.opened: list[str] = []
+        self.works = works
+
+    def __call__(self, url: QUrl) -> bool:
+        self.opened.append(url.toString())
+        return self.works
+
+
+class FakeCloud:
+    """The window's `CloudLink` (what CloudController provides): sign-in state, and Upgrade
+    opening the real Account dialog over a fake billing service, as CloudController does."""
+
+    def __init__(
+        self,
+        account: FakeAccount | None = None,
+        *,
+        configured: bool = True,
+        signed_in: bool = True,
+    ) -> None:
+        self.account = account or FakeAccount(FREE)
+        self.browser = Browser()
+        self.configured = configured
+        self.signed_in = signed_in
+        self.dialogs: list[AccountDialog] = []
+
+    def start_upgrade(self) -> AccountDialog:
+        dialog = AccountDialog(self.account, open_url=self.browser, poll_interval_ms=20)
+        self.dialogs.append(dialog)
+        dialog.show()
+        dialog.upgrade_when_ready()
+        return dialog
+
+    def close(self) -> None:
+        for dialog in self.dialogs:
+            dialog.close()
+
+
 class FakeRecorder:
     """Behaves like nojoin.audio.recorder.Recorder towards its listener, without devices."""
 
@@ -156,17 +255,16 @@ class FakeRecorder:
         )
         meeting = save_recording(self.library, result)
         self._set(RecorderState.STOPPED)
-        from dataclasses import replace
-
         return replace(result, meeting=meeting)
 
 
 @dataclass
 class Harness:
     app: App
-    strategy: ScriptedStrategy
+    strategy: ScriptedStrategy  # the pipeline's "local" strategy
     wav: Path
     recorders: list[FakeRecorder] = field(default_factory=list)
+    remote: ScriptedStrategy = field(default_factory=ScriptedStrategy)  # its "remote" one
 
     @property
     def window(self):  # type: ignore[no-untyped-def]

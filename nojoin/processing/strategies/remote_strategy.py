@@ -34,6 +34,25 @@ from nojoin.processing.strategies.base import (
     Progress,
     ProgressCallback,
 )
+from nojoin.processing.strategies.remote_errors import (
+    QuotaExceededError,
+    RemoteAuthError,
+    RemoteError,
+    SubscriptionRequiredError,
+)
+
+__all__ = [
+    "QuotaExceededError",
+    "RemoteAuthError",
+    "RemoteConnection",
+    "RemoteError",
+    "RemoteProcessingStrategy",
+    "StaticConnection",
+    "SubscriptionRequiredError",
+    "default_connection",
+    "job_params",
+    "set_default_connection",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,31 +102,6 @@ def set_default_connection(connection: RemoteConnection | None) -> None:
 def default_connection() -> RemoteConnection | None:
     with _default_lock:
         return _default_connection
-
-
-class RemoteError(ProcessingError):
-    """The server refused or failed the job; `message` is the server's explanation."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class RemoteAuthError(RemoteError):
-    """Not signed in, or the session expired (401)."""
-
-
-class SubscriptionRequiredError(RemoteError):
-    """403: the account has no subscription that includes remote processing.
-    Offer local processing (and an upgrade)."""
-
-
-class QuotaExceededError(RemoteError):
-    """429: a remote-processing quota is used up; `retry_after` seconds until it resets."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message, status_code=429)
-        self.retry_after = retry_after
 
 
 class _UploadCancelled(Exception):

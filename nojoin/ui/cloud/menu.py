@@ -7,7 +7,7 @@ manager's prompts (settings conflict, session expired) to the user.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
@@ -16,12 +16,15 @@ from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QWidget
 from nojoin.cloud import manager as cloud_manager
 from nojoin.cloud.auth_service import Account
 from nojoin.cloud.config_sync import SyncResult
-from nojoin.cloud.errors import NotSignedInError
+from nojoin.cloud.errors import CloudError, NotSignedInError
 from nojoin.cloud.manager import CloudManager
 from nojoin.config.manager import ConfigManager
 from nojoin.ui.cloud.auth_dialogs import LoginDialog, PasswordResetDialog, RegisterDialog
 from nojoin.ui.cloud.backups_dialog import BackupsDialog
 from nojoin.ui.cloud.sync_dialog import SyncConflictDialog
+
+if TYPE_CHECKING:
+    from nojoin.ui.account_dialog import AccountDialog
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,23 @@ class CloudController(QObject):
         action.triggered.connect(lambda _checked=False: slot())
         return action
 
+    # --- what the main window asks (`CloudLink`) ------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        return self.manager.configured
+
+    @property
+    def signed_in(self) -> bool:
+        return self.manager.signed_in
+
+    def start_upgrade(self) -> AccountDialog:
+        """The Account dialog, starting checkout as its Upgrade button does (cloud processing
+        was refused for the plan)."""
+        dialog = self.open_account()
+        dialog.upgrade_when_ready()
+        return dialog
+
     @property
     def parent_widget(self) -> QWidget | None:
         return self.window if isinstance(self.window, QWidget) else None
@@ -181,13 +201,19 @@ class CloudController(QObject):
         )
         return result
 
-    def open_account(self) -> QWidget:
-        """The billing engineer's Account dialog, over the signed-in API client."""
+    def open_account(self) -> AccountDialog:
+        """The billing engineer's Account dialog, over the signed-in API client (one window:
+        an open one is raised)."""
         from nojoin.cloud.billing_client import BillingClient
         from nojoin.ui.account_dialog import AccountDialog
 
+        old = self.dialogs.get("account")
+        if isinstance(old, AccountDialog) and old.isVisible():
+            old.raise_()
+            old.activateWindow()
+            return old
         dialog = AccountDialog(BillingClient(self.manager.api), parent=self.parent_widget)
-        opened: QWidget = self._open("account", dialog)
+        opened: AccountDialog = self._open("account", dialog)
         return opened
 
     def ask_sync_choice(self, result: SyncResult) -> SyncConflictDialog:
@@ -238,6 +264,10 @@ class RemoteConnection:
             return self.manager.access_token()
         except NotSignedInError as exc:
             raise RemoteAuthError(str(exc)) from exc
+        except CloudError as exc:  # offline, server trouble: the user may process locally
+            from nojoin.processing.strategies.remote_errors import RemoteError
+
+            raise RemoteError(str(exc)) from exc
 
 
 def _install_remote_connection(manager: CloudManager | None) -> None:
@@ -256,6 +286,9 @@ def install_cloud(
     if library_path is not None:
         manager.backups.library_path = library_path
     controller = CloudController(window, manager)
+    attach = getattr(window, "attach_cloud", None)
+    if callable(attach):
+        attach(controller)
     refresh = getattr(getattr(window, "library_panel", None), "refresh", None)
     if callable(refresh):
         manager.library_restored.connect(lambda _report: refresh())

@@ -280,3 +280,36 @@ def test_sign_in_without_a_keyring_warns_that_the_session_is_not_kept(
     with qtbot.waitSignal(manager.message, timeout=5000) as told:
         manager.sign_in(ACCOUNT.email, "pw")
     assert "sign in again after restarting" in told.args[0]
+
+
+def test_install_cloud_tells_the_window_about_sign_in_and_upgrade(
+    qtbot: Any, manager: CloudManager, harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nojoin.cloud import manager as cloud_manager
+    from nojoin.ui.account_dialog import AccountDialog
+    from nojoin.ui.cloud.menu import install_cloud
+
+    monkeypatch.setattr(cloud_manager, "init", lambda: manager)
+    manager.api.retries = 0  # the billing API is unreachable here: fail at once
+    window = harness.window
+    controller = install_cloud(window, harness.app.config)
+    assert window.cloud is controller and not controller.signed_in
+
+    def remote_enabled() -> bool:
+        dialog = window.open_settings()
+        qtbot.addWidget(dialog)
+        item = dialog.processing.model().item(dialog.processing.findData("remote"))
+        dialog.close()
+        return bool(item.isEnabled())
+
+    assert not remote_enabled()  # Settings: sign in first
+    with qtbot.waitSignal(manager.auth_state_changed, timeout=5000):
+        manager.sign_in(ACCOUNT.email, "pw")
+    assert controller.signed_in and remote_enabled()
+
+    # Upgrade after a refused cloud run opens the one Account dialog.
+    dialog = controller.start_upgrade()
+    assert isinstance(dialog, AccountDialog) and dialog.isVisible()
+    assert controller.start_upgrade() is dialog
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+    dialog.close()

@@ -1,0 +1,95 @@
+"""The desktop Pipeline in mode "remote" against the real backend (embedded worker, tiny.en):
+what the app runs when Settings say "Nojoin Cloud". The strategy's own round trips are in
+test_jobs_embedded.py; here the meeting's outcome in the library is what counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
+from backend.billing.service import NEEDS_SUBSCRIPTION
+from backend.runtime import Runtime
+from nojoin.library import Library
+from nojoin.models import MeetingStatus
+from nojoin.processing.pipeline import Pipeline
+from nojoin.processing.strategies.base import ProcessingOptions, Progress
+from nojoin.processing.strategies.remote_strategy import (
+    StaticConnection,
+    SubscriptionRequiredError,
+    set_default_connection,
+)
+from nojoin.testing.synth import SynthMeeting
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def job_settings_overrides() -> dict[str, Any]:
+    return {"job_dispatch": "embedded"}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[Library]:
+    lib = Library(tmp_path / "library.sqlite3")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def signed_in(live_server: str, create_user: Callable[..., Any]) -> Iterator[Any]:
+    """A free account's session installed the way Cloud Mode installs it at sign-in."""
+    user = create_user()
+    set_default_connection(StaticConnection(live_server, user.token))
+    yield user
+    set_default_connection(None)
+
+
+def test_remote_mode_stores_the_servers_transcript(
+    library: Library, signed_in: Any, tiny_meeting: SynthMeeting
+) -> None:
+    m = library.add_meeting("Report", audio_path=tiny_meeting.path)
+    reports: list[Progress] = []
+    with Pipeline(library) as pipeline:  # the app's factories: "remote" = the jobs API
+        transcript = pipeline.process_meeting(
+            m.id, ProcessingOptions(model="tiny.en", diarize=False), reports.append, mode="remote"
+        )
+    assert "report" in transcript.text.lower()
+    stored = library.get_meeting(m.id)
+    assert stored.status is MeetingStatus.PROCESSED and stored.error is None
+    assert library.get_transcript(m.id).text == transcript.text
+    assert library.search("report")
+    assert reports[0].stage == "uploading" and reports[-1].stage == "done"
+
+
+@pytest.fixture
+def gated(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The backend as started with NOJOIN_REQUIRE_SUBSCRIPTION=true: its billing service is
+    rebuilt from the environment on the next request."""
+    saved = runtime.extras.pop(BILLING_KEY, None)
+    monkeypatch.setenv("NOJOIN_REQUIRE_SUBSCRIPTION", "true")
+    yield
+    runtime.extras.pop(BILLING_KEY, None)
+    if saved is not None:
+        runtime.extras[BILLING_KEY] = saved
+
+
+def test_free_user_on_a_gated_backend_gets_the_servers_message(
+    library: Library, signed_in: Any, gated: None, runtime: Runtime, tiny_meeting: SynthMeeting
+) -> None:
+    m = library.add_meeting("Gated", audio_path=tiny_meeting.path)
+    with Pipeline(library) as pipeline, pytest.raises(SubscriptionRequiredError) as err:
+        pipeline.process_meeting(m.id, ProcessingOptions(model="tiny.en"), mode="remote")
+    assert err.value.status_code == 403 and err.value.message == NEEDS_SUBSCRIPTION
+    stored = library.get_meeting(m.id)
+    assert stored.status is MeetingStatus.ERROR and stored.error == NEEDS_SUBSCRIPTION
+    # Refused before any job was queued.
+    with runtime.db.transaction() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM public.jobs WHERE user_id = %s", (signed_in.id,)
+        ).fetchone()
+    assert row["n"] == 0
