@@ -117,7 +117,7 @@ def video_file(
 ) -> Path:
     """The 2-speaker meeting as the AAC sound track of an MP4 with a video stream."""
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is needed to make a test video")
+        pytest.skip("ffmpeg is needed to make a test video (scripts/install-system-deps.sh)")
     out = tmp_path_factory.mktemp("video") / "meeting.mp4"
     subprocess.run(
         [

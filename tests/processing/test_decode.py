@@ -17,7 +17,7 @@ from nojoin.testing.synth import SynthMeeting
 
 def ffmpeg(*args: str) -> None:
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is needed")
+        pytest.skip("ffmpeg is needed (scripts/install-system-deps.sh)")
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, timeout=60)
 
 

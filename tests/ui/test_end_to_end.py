@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not tools_available(), reason="espeak-ng and sox are needed"),
+    pytest.mark.skipif(
+        not tools_available(),
+        reason="espeak-ng and sox are needed (scripts/install-system-deps.sh)",
+    ),
 ]
 
 
