@@ -13,6 +13,7 @@ import pytest
 from nojoin.app import App, build
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.models import MeetingStatus
+from nojoin.testing.metrics import wer
 from nojoin.testing.synth import TWO_SPEAKERS, make_meeting, tools_available
 from nojoin.ui.processing import wait_all
 
@@ -66,6 +67,7 @@ def test_import_process_and_show_two_speakers(real_app: App, qtbot: Any) -> None
     assert len(shown_speakers) == 2, shown_speakers
     assert view.speaker_list.count() == 2
     text = " ".join(view.model.index(r, 2).data() for r in range(view.model.rowCount())).lower()
-    for word in ("planning", "website", "launch"):
-        assert word in text
+    # The words the meeting says, as the engine tests bound them for tiny.en (exact words
+    # differ between CPUs: "launch" came out as "lunch" on one without AVX-512).
+    assert wer(meeting.reference_text, text) < 0.15, text
     assert w.library_panel.model.index(0, 3).data() == "Ready"

@@ -107,6 +107,13 @@ def checkout_completed(
     )
 
 
+# One billing period for every event that names none: built per call from the clock, two
+# deliveries a second apart would differ in period, and a stale one would read as "period
+# advanced" (a flaky test).
+_START = int(time.time())
+DEFAULT_PERIOD = (_START - 60, _START + 30 * 86400)
+
+
 def subscription_event(
     event_type: str,
     subscription: str,
@@ -118,8 +125,7 @@ def subscription_event(
     created: int | None = None,
     cancel_at_period_end: bool = False,
 ) -> dict[str, Any]:
-    now = int(time.time())
-    start, end = period or (now - 60, now + 30 * 86400)
+    start, end = period or DEFAULT_PERIOD
     return event(
         event_type,
         {
