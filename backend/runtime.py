@@ -45,6 +45,19 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
+        if (
+            settings.jwks_url
+            and not settings.builtin_auth_enabled
+            and settings.jwt_secret is None
+            and settings.issuer is None
+        ):
+            # Without an issuer check any token signed by a key in that JWKS would pass,
+            # whoever issued it; refuse to start rather than silently skip the check.
+            raise RuntimeError(
+                f"Cannot tell the token issuer from NOJOIN_JWKS_URL={settings.jwks_url!r} (it "
+                "does not end in /.well-known/jwks.json): set NOJOIN_JWT_ISSUER to the `iss` of "
+                "its tokens (for Supabase: https://<ref>.supabase.co/auth/v1)."
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         embedded: EmbeddedPostgres | None = None
         url = settings.database_url

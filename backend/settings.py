@@ -47,7 +47,15 @@ class Settings(BaseSettings):
     # None -> built-in auth when the database is embedded, external (Supabase) otherwise.
     builtin_auth: bool | None = None
     jwks_url: str | None = None
-    jwt_issuer: str | None = None
+    jwt_issuer: str | None = Field(
+        default=None,
+        description=(
+            "The `iss` every access token must carry. Unset: the built-in server's own issuer, "
+            "or in JWKS mode the JWKS URL minus `/.well-known/jwks.json` (Supabase's "
+            "`https://<ref>.supabase.co/auth/v1`); a JWKS URL without that suffix then needs "
+            "this set. HS256 mode checks no issuer unless this is set."
+        ),
+    )
     jwt_audience: str = "authenticated"
     jwt_leeway_seconds: int = 30
     jwks_cache_seconds: int = 600
@@ -116,6 +124,23 @@ class Settings(BaseSettings):
 
     @property
     def issuer(self) -> str | None:
+        """The issuer tokens must carry; None (not checked) only in HS256 mode without one."""
         if self.jwt_issuer:
             return self.jwt_issuer
-        return "nojoin-embedded-auth" if self.builtin_auth_enabled else None
+        if self.builtin_auth_enabled:
+            return "nojoin-embedded-auth"
+        if self.jwks_url and self.jwt_secret is None:
+            return issuer_from_jwks_url(self.jwks_url)
+        return None
+
+
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+def issuer_from_jwks_url(url: str) -> str | None:
+    """Supabase's issuer for its JWKS URL (`.../auth/v1/.well-known/jwks.json` ->
+    `.../auth/v1`); None when the URL does not end in the well-known path."""
+    base = url.strip().rstrip("/")
+    if "?" in base or "#" in base or not base.endswith(JWKS_PATH):
+        return None
+    return base[: -len(JWKS_PATH)] or None

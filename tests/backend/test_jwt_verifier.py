@@ -1,4 +1,5 @@
-"""Access-token verification on the API: every forged, expired or foreign token is a 401."""
+"""Access-token verification on the API: every forged, expired or foreign token is a 401;
+valid ones from the built-in key or a Supabase-style JWKS (RS256/ES256, rotation) pass."""
 
 from __future__ import annotations
 
@@ -6,19 +7,26 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from backend.auth.verifier import TokenVerifier
 from backend.errors import UnauthorizedError
+from backend.main import create_app
 from backend.runtime import Runtime
+from backend.settings import JWKS_PATH, Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +189,158 @@ def test_verified_token_cache_never_outlives_the_token(
     head, payload, sig = token.split(".")
     with pytest.raises(UnauthorizedError):
         verifier.verify(f"{head}.{payload}.{sig[:-2]}AA")
+
+
+# --- JWKS mode (production Supabase): a real JWKS endpoint on loopback ---
+
+
+@dataclass
+class _Key:
+    """A signing key as Supabase holds it; its public half goes into the JWKS."""
+
+    kid: str
+    alg: str
+    private: Any
+
+    @classmethod
+    def new(cls, alg: str) -> _Key:
+        private: Any = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if alg == "RS256"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
+        return cls(kid=f"{alg.lower()}-{uuid.uuid4().hex[:8]}", alg=alg, private=private)
+
+    def jwk(self) -> dict[str, Any]:
+        algorithm = RSAAlgorithm if self.alg == "RS256" else ECAlgorithm
+        public = algorithm.to_jwk(self.private.public_key(), as_dict=True)
+        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid})
+
+
+class _JwksServer:
+    """Serves `keys` at /auth/v1/.well-known/jwks.json, like a Supabase project; counts fetches."""
+
+    def __init__(self, keys: list[_Key]) -> None:
+        self.keys = keys
+        self.fetches = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/auth/v1" + JWKS_PATH:
+                    self.send_error(404)
+                    return
+                server.fetches += 1
+                body = json.dumps({"keys": [k.jwk() for k in server.keys]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        port = self._httpd.server_address[1]
+        self.issuer = f"http://127.0.0.1:{port}/auth/v1"
+        self.url = self.issuer + JWKS_PATH
+
+    def __enter__(self) -> _JwksServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def _supabase_claims(issuer: str, user_id: uuid.UUID, **over: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": "authenticated",
+        "sub": str(user_id),
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 600,
+        "session_id": str(uuid.uuid4()),  # also makes every token string unique (no cache hit)
+    }
+    claims.update(over)
+    return claims
+
+
+@pytest.fixture
+def jwks_keys() -> list[_Key]:
+    return [_Key.new("RS256"), _Key.new("ES256")]
+
+
+@pytest.fixture
+def jwks_server(jwks_keys: list[_Key]) -> Iterator[_JwksServer]:
+    with _JwksServer(list(jwks_keys)) as server:
+        yield server
+
+
+@pytest.fixture
+async def jwks_client(
+    pg_url: str, tmp_path: Path, jwks_server: _JwksServer, anyio_backend: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API configured as in production: only NOJOIN_JWKS_URL, no issuer setting."""
+    settings = Settings(
+        database_url=pg_url,
+        data_dir=tmp_path,
+        builtin_auth=False,
+        jwks_url=jwks_server.url,
+        run_migrations=False,
+        db_pool_max=2,
+    )
+    rt = Runtime.start(settings)
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, runtime=rt))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+    finally:
+        rt.stop()
+
+
+def test_issuer_defaults_from_the_jwks_url() -> None:
+    ref = "https://abcd.supabase.co/auth/v1"
+    jwks = f"{ref}{JWKS_PATH}"
+    assert Settings(database_url="postgresql://x", jwks_url=jwks).issuer == ref
+    explicit = Settings(database_url="postgresql://x", jwks_url=jwks, jwt_issuer="https://me")
+    assert explicit.issuer == "https://me"
+    odd = Settings(database_url="postgresql://x", jwks_url="https://keys.example/certs")
+    assert odd.issuer is None
+    with pytest.raises(RuntimeError, match="NOJOIN_JWT_ISSUER"):
+        Runtime.start(odd)
+
+
+async def test_jwks_mode_accepts_rs256_and_es256_from_the_right_issuer_only(
+    jwks_client: httpx.AsyncClient,
+    jwks_server: _JwksServer,
+    jwks_keys: list[_Key],
+    create_user: Callable,
+) -> None:
+    user = create_user()
+    rs256, es256 = jwks_keys
+    right = _supabase_claims(jwks_server.issuer, user.id)
+    assert await _status(jwks_client, rs256.sign(right)) == 200
+    assert await _status(jwks_client, es256.sign(right)) == 200
+    assert jwks_server.fetches == 1  # one key set serves both, cached
+
+    # Same keys, same project's audience, but minted by another issuer (e.g. another project
+    # sharing a key, or a token from a different auth server): refused.
+    other = _supabase_claims("https://someone-else.supabase.co/auth/v1", user.id)
+    assert await _status(jwks_client, rs256.sign(other)) == 401
+    assert await _status(jwks_client, es256.sign(other)) == 401
+    no_iss = _supabase_claims(jwks_server.issuer, user.id)
+    del no_iss["iss"]
+    assert await _status(jwks_client, es256.sign(no_iss)) == 401
+    # A key used with the other key's algorithm name is no signature at all.
+    mixed = jwt.encode(right, es256.private, algorithm="ES256", headers={"kid": rs256.kid})
+    assert await _status(jwks_client, mixed) == 401
