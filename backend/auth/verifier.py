@@ -4,6 +4,11 @@ Three key sources, never mixed: the built-in server's own ES256 key, a JWKS URL 
 asymmetric keys, ES256/RS256, cached PyJWKClient), or an HS256 shared secret that must be
 configured explicitly. A token whose `alg` is not in the configured list is refused before
 any key is looked at, which rules out alg-confusion (e.g. HS256 signed with a public key).
+
+JWKS mode keeps the fetched key set for `jwks_cache_seconds`; a token with a kid not in it
+triggers one refetch (key rotation), at most once per PyJWKClient's 30 s cooldown so made-up
+kids cannot make every request fetch. A key removed from the JWKS stops working once the
+cached set expires.
 """
 
 from __future__ import annotations
@@ -58,8 +63,11 @@ class TokenVerifier:
         self.issuer = issuer
         self.leeway = leeway
         self._static = {k.key_id: k for k in static_keys or []}
+        # Only the key set is cached (with a lifespan). PyJWKClient's per-kid cache
+        # (`cache_keys=False`) never expires, so a key revoked in the JWKS would stay trusted
+        # until restart.
         self._jwks_client = (
-            PyJWKClient(jwks_url, cache_keys=True, lifespan=jwks_cache_seconds, timeout=5)
+            PyJWKClient(jwks_url, cache_keys=False, lifespan=jwks_cache_seconds, timeout=5)
             if jwks_url
             else None
         )

@@ -14,10 +14,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import jwt
+import jwt.api_jwk
+import jwt.jwk_set_cache
+import jwt.jwks_client
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -344,3 +348,65 @@ async def test_jwks_mode_accepts_rs256_and_es256_from_the_right_issuer_only(
     # A key used with the other key's algorithm name is no signature at all.
     mixed = jwt.encode(right, es256.private, algorithm="ES256", headers={"kid": rs256.kid})
     assert await _status(jwks_client, mixed) == 401
+
+
+class _Clock:
+    """PyJWKClient's monotonic clock (cache lifespan and refetch cooldown), moved by hand."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = time.monotonic()
+        fake = SimpleNamespace(monotonic=lambda: self.now)
+        for module in (jwt.jwks_client, jwt.jwk_set_cache, jwt.api_jwk):
+            monkeypatch.setattr(module, "time", fake)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_jwks_key_rotation_and_revocation(
+    jwks_server: _JwksServer, jwks_keys: list[_Key], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock(monkeypatch)
+    cache_seconds = 600
+    verifier = TokenVerifier(
+        audience="authenticated",
+        issuer=jwks_server.issuer,
+        jwks_url=jwks_server.url,
+        jwks_cache_seconds=cache_seconds,
+    )
+    user_id = uuid.uuid4()
+    old, _ = jwks_keys
+
+    def token(key: _Key) -> str:
+        return key.sign(_supabase_claims(jwks_server.issuer, user_id))
+
+    assert verifier.verify(token(old)).id == user_id
+    assert jwks_server.fetches == 1
+
+    # Tokens with made-up kids cost at most one refetch per cooldown, not one per request.
+    clock.advance(31)
+    for _ in range(5):
+        with pytest.raises(UnauthorizedError, match="Unknown signing key"):
+            verifier.verify(
+                _Key("made-up", "ES256", ec.generate_private_key(ec.SECP256R1())).sign({})
+            )
+    assert jwks_server.fetches == 2
+
+    # Rotation: the project publishes a new key and signs with it. The first token with the
+    # new kid makes the client refetch the set (once the cooldown since the last fetch passed).
+    new = _Key.new("ES256")
+    jwks_server.keys.append(new)
+    clock.advance(31)
+    assert verifier.verify(token(new)).id == user_id
+    assert jwks_server.fetches == 3
+    assert verifier.verify(token(old)).id == user_id  # still published: still valid, no fetch
+    assert verifier.verify(token(new)).id == user_id
+    assert jwks_server.fetches == 3
+
+    # Revocation: the old key leaves the JWKS. Once the cached set expires it is refused.
+    jwks_server.keys.remove(old)
+    clock.advance(cache_seconds + 1)
+    with pytest.raises(UnauthorizedError, match="Unknown signing key"):
+        verifier.verify(token(old))
+    assert verifier.verify(token(new)).id == user_id
+    assert jwks_server.fetches == 4
