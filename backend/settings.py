@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     recovery_token_ttl_seconds: int = 3600
     signin_max_attempts: int = 10
     signin_window_seconds: int = 300
+    # Sign-ups (tries, including ones for taken addresses) per client IP per window: a family
+    # or an office behind one NAT stays far below it, a script creating accounts does not.
+    signup_max_per_ip: int = Field(default=30, ge=1)
+    signup_window_seconds: int = Field(default=3600, ge=1)
+    # Password-reset mails per address (nobody's mailbox gets flooded) and per client IP.
+    recover_max_per_email: int = Field(default=5, ge=1)
+    recover_max_per_ip: int = Field(default=30, ge=1)
+    recover_window_seconds: int = Field(default=3600, ge=1)
     password_min_length: int = 8
     # "outbox" (database table) or "file" (one JSON file per mail in <data_dir>/mail).
     mailer: Literal["outbox", "file"] = "outbox"

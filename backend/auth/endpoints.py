@@ -70,12 +70,14 @@ def jwks(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.post("/signup")
-def signup(body: SignupBody, auth: AuthServiceDep, conn: SessionDep) -> JSONResponse:
+def signup(
+    body: SignupBody, request: Request, auth: AuthServiceDep, conn: SessionDep
+) -> JSONResponse:
     if body.phone and not body.email:
         raise ValidationFailedError(
             "Phone signups are not supported.", code="phone_provider_disabled"
         )
-    return _json(auth.signup(conn, body.email, body.password, body.data or {}))
+    return _json(auth.signup(conn, body.email, body.password, body.data or {}, _client_ip(request)))
 
 
 @router.post("/token")
@@ -103,7 +105,7 @@ def token(
 def recover(
     body: RecoverBody, request: Request, runtime: RuntimeDep, auth: AuthServiceDep, conn: SessionDep
 ) -> JSONResponse:
-    auth.recover(conn, body.email, _base_url(runtime, request))
+    auth.recover(conn, body.email, _base_url(runtime, request), _client_ip(request))
     return _json({})
 
 

@@ -173,14 +173,26 @@ class AuthService:
         }
 
     # --- rate limiting ---
-    def _check_rate(self, conn: Connection, keys: list[tuple[str, int]]) -> None:
-        window = self.settings.signin_window_seconds
+    def _check_rate(
+        self,
+        conn: Connection,
+        keys: list[tuple[str, int]],
+        *,
+        window: int | None = None,
+        what: str = "attempts",
+        code: str | None = None,
+    ) -> None:
+        """429 once any key has `limit` attempts in the last `window` seconds (default: the
+        sign-in window); Retry-After says when its oldest attempt leaves the window."""
+        window = window or self.settings.signin_window_seconds
         for key, limit in keys:
             if self.repo.count_attempts(conn, key, window) >= limit:
                 age = self.repo.oldest_attempt_age(conn, key, window)
+                retry_after = int(window - age) + 1
+                minutes = -(-retry_after // 60)
+                wait = "a minute" if minutes <= 1 else f"{minutes} minutes"
                 raise TooManyRequestsError(
-                    "Too many attempts. Wait a few minutes, then try again.",
-                    retry_after=int(window - age) + 1,
+                    f"Too many {what}. Try again in {wait}.", retry_after=retry_after, code=code
                 )
 
     def _fail(self, conn: Connection, keys: list[str], error: BackendError) -> BackendError:
@@ -191,10 +203,25 @@ class AuthService:
 
     # --- grants ---
     def signup(
-        self, conn: Connection, email: str | None, password: str | None, data: dict[str, Any]
+        self,
+        conn: Connection,
+        email: str | None,
+        password: str | None,
+        data: dict[str, Any],
+        client_ip: str,
     ) -> dict[str, Any]:
         email = self.normalise_email(email)
         password = self._check_password_strength(password)
+        # Before the (deliberately slow) hash: mass sign-ups from one address are refused
+        # cheaply, and so is probing which e-mail addresses have accounts.
+        ip_key = f"signup:ip:{client_ip}"
+        self._check_rate(
+            conn,
+            [(ip_key, self.settings.signup_max_per_ip)],
+            window=self.settings.signup_window_seconds,
+            what="sign-ups from this network",
+        )
+        self.repo.record_attempt(conn, ip_key)
         row = self.repo.insert_user(
             conn,
             user_id=uuid.uuid4(),
@@ -203,7 +230,9 @@ class AuthService:
             user_metadata=data,
         )
         if row is None:
-            raise ValidationFailedError("User already registered", code="user_already_exists")
+            raise ValidationFailedError(
+                "User already registered", code="user_already_exists", keep_changes=True
+            )
         # No mail server: e-mail addresses are auto-confirmed (GoTrue's MAILER_AUTOCONFIRM).
         row = self.repo.touch_sign_in(conn, row["id"]) or row
         logger.info("New user %s signed up", row["id"])
@@ -283,12 +312,23 @@ class AuthService:
         return self._issue_session(conn, user, session_id=row["session_id"], parent_hash=token_hash)
 
     # --- recovery ---
-    def recover(self, conn: Connection, email: str | None, base_url: str) -> None:
+    def recover(self, conn: Connection, email: str | None, base_url: str, client_ip: str) -> None:
         """Queue a recovery mail if the account exists; always looks the same to the caller."""
         email = self.normalise_email(email)
-        key = f"recover:email:{email}"
-        self._check_rate(conn, [(key, self.settings.signin_max_attempts)])
-        self.repo.record_attempt(conn, key)
+        keys = [
+            (f"recover:email:{email}", self.settings.recover_max_per_email),
+            (f"recover:ip:{client_ip}", self.settings.recover_max_per_ip),
+        ]
+        # Counted for unknown addresses too, so the limit reveals no more than the answer.
+        self._check_rate(
+            conn,
+            keys,
+            window=self.settings.recover_window_seconds,
+            what="password-reset e-mails",
+            code="over_email_send_rate_limit",
+        )
+        for key, _limit in keys:
+            self.repo.record_attempt(conn, key)
         user = self.repo.get_user_by_email(conn, email)
         if user is None:
             return

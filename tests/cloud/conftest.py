@@ -47,7 +47,11 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     port = free_port()
     env = {
         **os.environ,
+        # Every test signs up and resets passwords from 127.0.0.1: no auth rate limits.
         "NOJOIN_SIGNIN_MAX_ATTEMPTS": "1000",
+        "NOJOIN_SIGNUP_MAX_PER_IP": "1000",
+        "NOJOIN_RECOVER_MAX_PER_EMAIL": "1000",
+        "NOJOIN_RECOVER_MAX_PER_IP": "1000",
         "NOJOIN_MAILER": "file",  # password-reset mails as files the tests can read
         "NOJOIN_DATA_DIR": str(data / "home"),
     }
