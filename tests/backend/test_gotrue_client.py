@@ -134,9 +134,15 @@ def test_sign_out_scopes(sb: Client, live_server: str, runtime: Runtime) -> None
 def test_wrong_password_duplicate_and_weak_password(sb: Client) -> None:
     email = _email()
     sb.auth.sign_up({"email": email, "password": PASSWORD})
+    sb.auth.sign_out()
+    # 400 invalid_credentials, as real GoTrue answers: the client raises a plain AuthApiError
+    # with that code and stores no session.
     with pytest.raises(AuthApiError) as err:
         sb.auth.sign_in_with_password({"email": email, "password": "wrong password!"})
+    assert type(err.value) is AuthApiError
     assert err.value.status == 400 and err.value.code == "invalid_credentials"
+    assert err.value.message == "Invalid login credentials"
+    assert sb.auth.get_session() is None
     with pytest.raises(AuthApiError) as err:
         sb.auth.sign_up({"email": email.upper(), "password": PASSWORD})
     assert err.value.status == 422 and err.value.code == "user_already_exists"
