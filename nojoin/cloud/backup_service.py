@@ -30,6 +30,7 @@ import sqlite3
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ MANIFEST = "manifest.json"
 DB_MEMBER = "library.sqlite3"
 AUDIO_PREFIX = "audio/"
 CHUNK = 256 * 1024
+LOCK_TIMEOUT = 30.0
+"""Seconds the restore waits for another connection's write lock on the live library."""
 NAME_RE = re.compile(
     r"^nojoin-backup_(?P<device>[A-Za-z0-9.-]{1,60})_(?P<stamp>\d{8}T\d{6}Z)(?P<audio>-audio)?"
     r"\.tar\.gz$"
@@ -459,7 +462,7 @@ class BackupService:
             stop.check()
             rollback = self._rollback_copy()
             report("restore", 0, 1)
-            meetings = self._copy_into_live(db, rollback)
+            meetings = self._copy_into_live(db, rollback, stop)
             report("restore", 1, 1)
         return RestoreReport(meetings=meetings, rollback_path=rollback, audio_files=audio_count)
 
@@ -505,20 +508,31 @@ class BackupService:
             self.snapshot(dest)
         return dest
 
-    def _copy_into_live(self, db: Path, rollback: Path) -> int:
+    def _copy_into_live(self, db: Path, rollback: Path, stop: _Cancel) -> int:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+
+        def waiting(status: int, _remaining: int, _total: int) -> None:
+            # Python's backup() retries a busy target forever; give up after LOCK_TIMEOUT
+            # (and on Cancel) instead. Raising here aborts the copy with the target unchanged.
+            if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                stop.check()
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("the library is locked by another program")
+
         try:
             src = sqlite3.connect(db)
             src.execute("PRAGMA journal_mode = DELETE")
-            dst = sqlite3.connect(self.library_path, timeout=30)
+            dst = sqlite3.connect(self.library_path, timeout=LOCK_TIMEOUT)
             try:
-                dst.execute("PRAGMA busy_timeout = 30000")
                 page = int(dst.execute("PRAGMA page_size").fetchone()[0])
                 if int(src.execute("PRAGMA page_size").fetchone()[0]) != page:
                     # A WAL database only accepts a backup with its own page size.
                     src.execute(f"PRAGMA page_size = {page}")
                     src.execute("VACUUM")
+                # Short waits inside SQLite so `waiting` can check Cancel and the deadline.
+                dst.execute("PRAGMA busy_timeout = 200")
                 # pages=-1: everything in one step = one write transaction on the target.
-                src.backup(dst, pages=-1)
+                src.backup(dst, pages=-1, progress=waiting)
                 check = dst.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":  # pragma: no cover - the copy was verified before
                     raise BackupError(f"The restored library failed its check ({check}).")
@@ -528,8 +542,8 @@ class BackupService:
                 src.close()
         except sqlite3.Error as exc:
             raise BackupError(
-                f"Restoring failed ({exc}); your library was not changed. A copy of it is at "
-                f"{rollback}."
+                f"Restoring failed ({exc}); your library was not changed. Close other programs "
+                f"using it and try again. A copy of it is at {rollback}."
             ) from exc
         return meetings
 

@@ -228,3 +228,33 @@ def test_not_enough_disk_space_is_refused_before_anything_is_written(
     assert [b.backup_id for b in service.list_backups()] == [entry.backup_id]
     assert _dump(lib) == before
     lib.close()
+
+
+def test_restore_while_another_program_holds_the_library_fails_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nojoin.cloud import backup_service
+
+    lib = Library()
+    _fill(lib, 2)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    archive = service.create_archive(tmp_path).path
+    lib.add_meeting("Only in the current library")
+    before = _dump(lib)
+    lib.close()
+    digest = _sha(lib.path)
+
+    # Another program is in the middle of writing: the copy cannot get the write lock. It
+    # must give up (not wait forever) and leave the library as it was.
+    monkeypatch.setattr(backup_service, "LOCK_TIMEOUT", 0.5)
+    blocker = sqlite3.connect(lib.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BackupError, match="locked by another program.*not changed"):
+            service.restore_archive(archive)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert _sha(lib.path) == digest
+    with Library() as again:
+        assert _dump(again) == before
