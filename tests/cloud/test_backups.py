@@ -54,6 +54,41 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (hidden ones too) and folder under `root`: name -> bytes (None: a folder)."""
+    return {
+        p.relative_to(root).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _rollbacks(lib: Library) -> list[str]:
+    folder = lib.path.parent / "restore-rollback"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _audio_backup(tmp_path: Path) -> tuple[Library, BackupService, Path]:
+    """A library with three recordings backed up with audio; then life goes on: one recording
+    is re-encoded (same name, other bytes), one deleted, one whose folder is gone, one new."""
+    lib = Library()
+    root = paths.audio_dir()
+    for rel in ("2025/old.flac", "2026/standup.flac", "2026/zz-retro.flac"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"fLaC" + rel.encode() * 500)
+        lib.add_meeting(rel, audio_path=path, duration=3.0)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    (tmp_path / "archive").mkdir()
+    archive = service.create_archive(tmp_path / "archive", include_audio=True).path
+    (root / "2026" / "standup.flac").write_bytes(b"fLaC re-encoded" * 300)
+    (root / "2026" / "zz-retro.flac").unlink()
+    (root / "2025" / "old.flac").unlink()
+    (root / "2025").rmdir()
+    (root / "2026" / "new.flac").write_bytes(b"fLaC only here")
+    lib.add_meeting("Only in the current library")
+    return lib, service, archive
+
+
 @pytest.fixture
 def signed_in(device: MakeDevice) -> Device:
     dev = device("laptop")
@@ -86,7 +121,7 @@ def test_backup_then_restore_gives_identical_meetings(signed_in: Device) -> None
     assert _dump(lib) == before  # the app's open connection sees the restored library
     assert lib.integrity_check() == "ok"
     # The library as it was just before the restore is kept as a rollback copy.
-    with Library(report.rollback_path) as rollback:
+    with Library(report.rollback_path / "library.sqlite3") as rollback:
         assert "Added after the backup" in [m.title for m in rollback.list_meetings()]
     lib.close()
 
@@ -230,31 +265,73 @@ def test_not_enough_disk_space_is_refused_before_anything_is_written(
     lib.close()
 
 
-def test_restore_while_another_program_holds_the_library_fails_and_changes_nothing(
+def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from nojoin.cloud import backup_service
 
-    lib = Library()
-    _fill(lib, 2)
-    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
-    archive = service.create_archive(tmp_path).path
-    lib.add_meeting("Only in the current library")
+    lib, service, archive = _audio_backup(tmp_path)
     before = _dump(lib)
     lib.close()
     digest = _sha(lib.path)
+    audio_before = _tree(paths.audio_dir())
 
     # Another program is in the middle of writing: the copy cannot get the write lock. It
-    # must give up (not wait forever) and leave the library as it was.
+    # must give up (not wait forever) and leave everything as it was: no audio file replaced,
+    # added or half-written, no folder made, no rollback copy left behind.
     monkeypatch.setattr(backup_service, "LOCK_TIMEOUT", 0.5)
     blocker = sqlite3.connect(lib.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(BackupError, match="locked by another program.*not changed"):
+        with pytest.raises(BackupError, match="locked by another program.*were not changed"):
             service.restore_archive(archive)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert _sha(lib.path) == digest
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
     with Library() as again:
         assert _dump(again) == before
+
+    # Once the other program is done, the same restore goes through.
+    report = service.restore_archive(archive)
+    assert report.audio_files == 3
+    with Library() as again:
+        assert "Only in the current library" not in [m.title for m in again.list_meetings()]
+    assert (paths.audio_dir() / "2025" / "old.flac").read_bytes().startswith(b"fLaC2025")
+    # The overwritten recording is in the rollback copy.
+    kept = report.rollback_path / "audio" / "2026" / "standup.flac"
+    assert kept.read_bytes() == audio_before["2026/standup.flac"]
+
+
+def test_restore_failing_after_the_database_copy_puts_library_and_audio_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    lib, service, archive = _audio_backup(tmp_path)
+    assert str(paths.audio_dir()).startswith(str(tmp_path))
+    before = _dump(lib)
+    audio_before = _tree(paths.audio_dir())
+
+    # The database copy commits, two files are renamed into place (a new one in a new folder,
+    # one replacing a file), then the third rename fails (the disk goes away, say).
+    real_replace = os.replace
+    last = paths.audio_dir() / "2026" / "zz-retro.flac"
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst) == last:
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        with pytest.raises(BackupError, match="Input/output error.*put back as they were"):
+            service.restore_archive(archive)
+    assert _dump(lib) == before  # the app's open connection sees its library again
+    assert lib.integrity_check() == "ok"
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
+    lib.close()
