@@ -60,6 +60,8 @@ AUDIO_PREFIX = "audio/"
 CHUNK = 256 * 1024
 ROLLBACK_DIR = "restore-rollback"
 ROLLBACK_PREFIX = "library-before-restore-"
+HEADROOM = 16 << 20
+"""Bytes kept free beyond an estimate (journals, a VACUUM, file-system overhead)."""
 LOCK_TIMEOUT = 30.0
 """Seconds the restore waits for another connection's write lock on the live library."""
 NAME_RE = re.compile(
@@ -193,19 +195,33 @@ class BackupService:
     def audio_dir(self) -> Path:
         return self._audio_dir or paths.audio_dir()
 
-    def _require_space(self, needed: int, action: str) -> None:
-        """Refuse early (nothing written) when the library's disk cannot hold the work."""
-        folder = self.library_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(folder).free
-        if free < needed:
-            raise BackupError(
-                f"Not enough free disk space to {action}: about {_mb(needed)} needed, "
-                f"{_mb(free)} free on the drive of {folder}. Free some space and try again."
-            )
+    def _require_space(self, needs: dict[Path, int], action: str) -> None:
+        """Refuse early (nothing written) when a drive cannot hold the work: `needs` maps a
+        folder to the bytes that will be written there; folders on one drive add up."""
+        self.library_path.parent.mkdir(parents=True, exist_ok=True)
+        drives: dict[int, tuple[Path, int]] = {}
+        for folder, size in needs.items():
+            existing = _existing(folder)
+            first, total = drives.get(existing.stat().st_dev, (existing, 0))
+            drives[existing.stat().st_dev] = (first, total + size)
+        for folder, needed in drives.values():
+            free = shutil.disk_usage(folder).free
+            if free < needed:
+                raise BackupError(
+                    f"Not enough free disk space to {action}: about {_mb(needed)} needed, "
+                    f"{_mb(free)} free on the drive of {folder}. Free some space and try again."
+                )
+
+    def _work_base(self) -> Path:
+        return self._work_dir or self.library_path.parent
+
+    def _live_db_size(self) -> int:
+        """An upper bound of a snapshot's size: the library file and its write-ahead log."""
+        wal = self.library_path.with_name(self.library_path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.library_path, wal) if p.exists())
 
     def _tmpdir(self) -> tempfile.TemporaryDirectory[str]:
-        base = self._work_dir or self.library_path.parent
+        base = self._work_base()
         base.mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(prefix=".nojoin-backup-", dir=base)
 
@@ -306,7 +322,7 @@ class BackupService:
             audio = sum(p.stat().st_size for p in self._audio_files()) if include_audio else 0
             # snapshot + compressed archive of it and the audio, with some headroom
             self._require_space(
-                2 * self.library_path.stat().st_size + audio + (16 << 20), "back up"
+                {self._work_base(): 2 * self._live_db_size() + audio + HEADROOM}, "back up"
             )
         with self._tmpdir() as tmp:
             archive = self.create_archive(
@@ -444,9 +460,17 @@ class BackupService:
         failed restore leaves library and audio files as they were."""
         report = progress or _no_progress
         stop = _Cancel(cancel)
-        current = self.library_path.stat().st_size if self.library_path.exists() else 0
-        # download + unpacked copy (databases compress ~3-5x) + rollback copy of the library
-        self._require_space(entry.size * 6 + current + (16 << 20), "restore this backup")
+        # Download + unpacked copy (databases compress ~3-5x) in the work folder, the rollback
+        # copy of the library beside it, and audio staged in the audio folder when that is on
+        # another drive (else staging is a rename). restore_archive checks again once the
+        # backup is unpacked and it is known which audio files would be overwritten.
+        needs = {
+            self._work_base(): entry.size * 6 + HEADROOM,
+            self.library_path.parent: self._live_db_size(),
+        }
+        if entry.includes_audio and not _same_drive(self.audio_dir, self._work_base()):
+            needs[self.audio_dir] = entry.size
+        self._require_space(needs, "restore this backup")
         with self._tmpdir() as tmp_name:
             tmp = Path(tmp_name)
             archive = tmp / "backup.tar.gz"
@@ -482,6 +506,7 @@ class BackupService:
             self._prepare(db, manifest, audio)
             report("verify", 1, 1)
             stop.check()
+            self._require_restore_space(audio, unpacked)
             meetings, rollback = self._swap(db, audio, report, stop)
         return RestoreReport(meetings=meetings, rollback_path=rollback, audio_files=len(audio))
 
@@ -523,6 +548,16 @@ class BackupService:
                             lib.update_meeting(meeting.id, audio_path=local)
         finally:
             lib.close()
+
+    def _require_restore_space(self, audio: list[_AudioFile], unpacked: Path) -> None:
+        """What is still to be written: the rollback copy (library + the audio files it would
+        overwrite, counted although hard links usually make those free) and the staged audio
+        (a rename when the audio folder shares the drive of the unpacked backup)."""
+        replaced = sum(f.target.stat().st_size for f in audio if f.replaces)
+        needs = {self.library_path.parent: self._live_db_size() + replaced + HEADROOM}
+        if audio and not _same_drive(self.audio_dir, unpacked):
+            needs[self.audio_dir] = sum(f.source.stat().st_size for f in audio)
+        self._require_space(needs, "restore this backup")
 
     def _swap(
         self, db: Path, audio: list[_AudioFile], report: Progress, stop: _Cancel
@@ -776,6 +811,17 @@ def _check_integrity(db: Path) -> None:
             f"The backup's database failed its integrity check ({result[:200]}); it was not "
             "restored. Your library was not changed."
         )
+
+
+def _existing(folder: Path) -> Path:
+    """`folder` or, if it is not there yet, its nearest existing parent."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _same_drive(a: Path, b: Path) -> bool:
+    return _existing(a).stat().st_dev == _existing(b).stat().st_dev
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

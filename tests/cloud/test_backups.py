@@ -9,7 +9,8 @@ import io
 import json
 import sqlite3
 import tarfile
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def _fill(lib: Library, n: int = 3) -> None:
 
 
 def _dump(lib: Library) -> list[tuple[object, ...]]:
-    out = []
+    out: list[tuple[object, ...]] = []
     for m in lib.list_meetings():
         t = lib.get_transcript(m.id)
         out.append((m.id, m.title, m.duration, tuple(m.tags), lib.speaker_names(m.id), t.to_dict()))
@@ -334,4 +335,87 @@ def test_restore_failing_after_the_database_copy_puts_library_and_audio_back(
     assert lib.integrity_check() == "ok"
     assert _tree(paths.audio_dir()) == audio_before
     assert _rollbacks(lib) == []
+    lib.close()
+
+
+def _free_space(monkeypatch: pytest.MonkeyPatch, free: Callable[[Path], int]) -> None:
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(
+        shutil_module, "disk_usage", lambda path: usage(10**12, 0, free(Path(path)))
+    )
+
+
+def test_restore_needs_room_for_the_rollback_copy_of_overwritten_audio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nojoin.cloud.backup_service import HEADROOM
+
+    lib, service, archive = _audio_backup(tmp_path)
+    # The recording the restore would overwrite is big (the backup's version is small).
+    big = 8 << 20
+    (paths.audio_dir() / "2026" / "standup.flac").write_bytes(b"\x00" * big)
+    before = _dump(lib)
+    audio_before = _tree(paths.audio_dir())
+    wal = lib.path.with_name(lib.path.name + "-wal")
+    library = lib.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    # Room for the library's rollback copy, not for the overwritten recording's.
+    _free_space(monkeypatch, lambda _path: library + HEADROOM + big // 2)
+    with pytest.raises(BackupError, match="Not enough free disk space to restore"):
+        service.restore_archive(archive)
+    assert _dump(lib) == before
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
+
+    _free_space(monkeypatch, lambda _path: library + HEADROOM + 2 * big)
+    report = service.restore_archive(archive)
+    assert (report.rollback_path / "audio" / "2026" / "standup.flac").stat().st_size == big
+    lib.close()
+
+
+@pytest.fixture
+def other_drive(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another file system than the data folder (tmpfs /dev/shm on Linux)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the temp folder")
+    with tempfile.TemporaryDirectory(prefix="nojoin-test-", dir=shm) as folder:
+        yield Path(folder)
+
+
+def test_restore_needs_room_for_staged_audio_on_the_audio_folders_drive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_drive: Path
+) -> None:
+    audio_dir = other_drive / "audio"
+    lib = Library()
+    recording = audio_dir / "2026" / "standup.flac"
+    recording.parent.mkdir(parents=True)
+    size = 8 << 20
+    recording.write_bytes(b"\x00" * size)
+    lib.add_meeting("Stand-up", audio_path=recording, duration=3.0)
+    service = BackupService(
+        api=None,  # type: ignore[arg-type]
+        library_path=lib.path,
+        audio_dir=audio_dir,
+    )
+    (tmp_path / "archive").mkdir()
+    archive = service.create_archive(tmp_path / "archive", include_audio=True).path
+    recording.unlink()
+
+    # Plenty of room where the library is; the audio folder's drive cannot take the recording.
+    def free(path: Path) -> int:
+        return size // 2 if path.is_relative_to(other_drive) else 10**11
+
+    _free_space(monkeypatch, free)
+    with pytest.raises(BackupError, match=f"restore.*on the drive of {other_drive}"):
+        service.restore_archive(archive)
+    assert _tree(audio_dir) == {"2026": None}
+    assert _rollbacks(lib) == []
+
+    _free_space(monkeypatch, lambda _path: 10**11)
+    assert service.restore_archive(archive).audio_files == 1
+    assert recording.stat().st_size == size
     lib.close()
