@@ -60,6 +60,14 @@ AUDIO_PREFIX = "audio/"
 CHUNK = 256 * 1024
 ROLLBACK_DIR = "restore-rollback"
 ROLLBACK_PREFIX = "library-before-restore-"
+ROLLBACK_KEEP = 3
+"""Rollback copies kept in `restore-rollback/`; older ones go after a successful restore."""
+ROLLBACK_RE = re.compile(
+    "^"
+    + re.escape(ROLLBACK_PREFIX)
+    + r"(?P<stamp>\d{8}T\d{6})(?P<micro>\d{6})?Z(?:-(?P<n>\d+))?"
+    + r"(?:\.sqlite3)?$"  # earlier versions kept a bare .sqlite3 file
+)
 HEADROOM = 16 << 20
 """Bytes kept free beyond an estimate (journals, a VACUUM, file-system overhead)."""
 LOCK_TIMEOUT = 30.0
@@ -508,6 +516,7 @@ class BackupService:
             stop.check()
             self._require_restore_space(audio, unpacked)
             meetings, rollback = self._swap(db, audio, report, stop)
+        self._prune_rollbacks(keep=rollback)
         return RestoreReport(meetings=meetings, rollback_path=rollback, audio_files=len(audio))
 
     def _plan_audio(self, unpacked: Path) -> list[_AudioFile]:
@@ -677,6 +686,25 @@ class BackupService:
             shutil.rmtree(dest, ignore_errors=True)
             raise
         return dest
+
+    def _prune_rollbacks(self, keep: Path) -> None:
+        """Remove all but the newest ROLLBACK_KEEP rollback copies (`keep` always stays, even
+        if the clock went back). Only names this module makes are touched."""
+        found: list[tuple[tuple[str, str, int], Path]] = []
+        for path in (self.library_path.parent / ROLLBACK_DIR).iterdir():
+            match = ROLLBACK_RE.match(path.name)
+            if match and path != keep:
+                key = (match["stamp"], match["micro"] or "", int(match["n"] or 0))
+                found.append((key, path))
+        found.sort(reverse=True)
+        for _key, path in found[ROLLBACK_KEEP - 1 :]:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError as exc:
+                log.warning("could not remove the old rollback copy %s: %s", path, exc)
 
     def _copy_into_live(self, db: Path, stop: _Cancel) -> None:
         """Copy `db` over the live library in one write transaction (raises sqlite3.Error with

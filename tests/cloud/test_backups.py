@@ -419,3 +419,30 @@ def test_restore_needs_room_for_staged_audio_on_the_audio_folders_drive(
     assert service.restore_archive(archive).audio_files == 1
     assert recording.stat().st_size == size
     lib.close()
+
+
+def test_only_the_three_newest_rollback_copies_are_kept(tmp_path: Path) -> None:
+    lib = Library()
+    _fill(lib, 2)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    archive = service.create_archive(tmp_path).path
+    folder = lib.path.parent / "restore-rollback"
+    folder.mkdir()
+    # One left by an earlier version (a bare file), and something the user put there.
+    (folder / "library-before-restore-20250101T000000Z.sqlite3").write_bytes(b"old copy")
+    (folder / "my notes.txt").write_text("keep me")
+
+    reports = []
+    for i in range(5):
+        lib.add_meeting(f"Added before restore {i}")
+        reports.append(service.restore_archive(archive))
+        assert len([p for p in folder.iterdir() if p.name != "my notes.txt"]) == min(i + 2, 3)
+
+    assert sorted(folder.iterdir()) == sorted(
+        [*(r.rollback_path for r in reports[-3:]), folder / "my notes.txt"]
+    )
+    # Each kept copy is the library as it was before its own restore.
+    for i, report in zip(range(2, 5), reports[-3:], strict=True):
+        with Library(report.rollback_path / "library.sqlite3") as kept:
+            assert f"Added before restore {i}" in [m.title for m in kept.list_meetings()]
+    lib.close()
