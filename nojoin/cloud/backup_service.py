@@ -7,18 +7,22 @@ a POST form with the given fields, per the backups API contract), with progress 
 
 Restoring: download with progress while hashing, refuse on a checksum mismatch, unpack safely,
 check the manifest's database checksum and `PRAGMA integrity_check`, upgrade the schema on the
-copy, keep the current library as a rollback copy, then copy the backup into the live library
-in one SQLite transaction (the running app's connection sees the restored meetings at once;
-a failure rolls back and leaves the library as it was).
+copy, stage its audio files beside their targets under hidden names, keep the current library
+(and the audio files about to be overwritten) as a rollback copy, copy the backup into the live
+library in one SQLite transaction (the running app's connection sees the restored meetings at
+once), then rename the staged audio into place. All or nothing: a failure before that
+transaction commits only removes what was staged; one after it puts library and audio back.
 
 Qt-free and blocking: run it on a worker thread.
 """
 
 from __future__ import annotations
 
+import filecmp
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -30,6 +34,7 @@ import sqlite3
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +58,20 @@ MANIFEST = "manifest.json"
 DB_MEMBER = "library.sqlite3"
 AUDIO_PREFIX = "audio/"
 CHUNK = 256 * 1024
+ROLLBACK_DIR = "restore-rollback"
+ROLLBACK_PREFIX = "library-before-restore-"
+ROLLBACK_KEEP = 3
+"""Rollback copies kept in `restore-rollback/`; older ones go after a successful restore."""
+ROLLBACK_RE = re.compile(
+    "^"
+    + re.escape(ROLLBACK_PREFIX)
+    + r"(?P<stamp>\d{8}T\d{6})(?P<micro>\d{6})?Z(?:-(?P<n>\d+))?"
+    + r"(?:\.sqlite3)?$"  # earlier versions kept a bare .sqlite3 file
+)
+HEADROOM = 16 << 20
+"""Bytes kept free beyond an estimate (journals, a VACUUM, file-system overhead)."""
+LOCK_TIMEOUT = 30.0
+"""Seconds the restore waits for another connection's write lock on the live library."""
 NAME_RE = re.compile(
     r"^nojoin-backup_(?P<device>[A-Za-z0-9.-]{1,60})_(?P<stamp>\d{8}T\d{6}Z)(?P<audio>-audio)?"
     r"\.tar\.gz$"
@@ -88,7 +107,22 @@ class Archive:
 class RestoreReport:
     meetings: int
     rollback_path: Path
+    """Folder with the library (`library.sqlite3`) and the audio files the restore overwrote,
+    as they were just before it."""
     audio_files: int
+
+
+@dataclass(frozen=True, slots=True)
+class _AudioFile:
+    """An audio file of a backup on its way into the live audio folder."""
+
+    source: Path  # unpacked from the backup
+    target: Path  # where it belongs in the live audio folder
+    replaces: bool  # a different file is there now (it goes into the rollback copy)
+
+    @property
+    def staged(self) -> Path:
+        return sidecars.restoring_path(self.target)
 
 
 def device_name() -> str:
@@ -169,19 +203,33 @@ class BackupService:
     def audio_dir(self) -> Path:
         return self._audio_dir or paths.audio_dir()
 
-    def _require_space(self, needed: int, action: str) -> None:
-        """Refuse early (nothing written) when the library's disk cannot hold the work."""
-        folder = self.library_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(folder).free
-        if free < needed:
-            raise BackupError(
-                f"Not enough free disk space to {action}: about {_mb(needed)} needed, "
-                f"{_mb(free)} free on the drive of {folder}. Free some space and try again."
-            )
+    def _require_space(self, needs: dict[Path, int], action: str) -> None:
+        """Refuse early (nothing written) when a drive cannot hold the work: `needs` maps a
+        folder to the bytes that will be written there; folders on one drive add up."""
+        self.library_path.parent.mkdir(parents=True, exist_ok=True)
+        drives: dict[int, tuple[Path, int]] = {}
+        for folder, size in needs.items():
+            existing = _existing(folder)
+            first, total = drives.get(existing.stat().st_dev, (existing, 0))
+            drives[existing.stat().st_dev] = (first, total + size)
+        for folder, needed in drives.values():
+            free = shutil.disk_usage(folder).free
+            if free < needed:
+                raise BackupError(
+                    f"Not enough free disk space to {action}: about {_mb(needed)} needed, "
+                    f"{_mb(free)} free on the drive of {folder}. Free some space and try again."
+                )
+
+    def _work_base(self) -> Path:
+        return self._work_dir or self.library_path.parent
+
+    def _live_db_size(self) -> int:
+        """An upper bound of a snapshot's size: the library file and its write-ahead log."""
+        wal = self.library_path.with_name(self.library_path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.library_path, wal) if p.exists())
 
     def _tmpdir(self) -> tempfile.TemporaryDirectory[str]:
-        base = self._work_dir or self.library_path.parent
+        base = self._work_base()
         base.mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(prefix=".nojoin-backup-", dir=base)
 
@@ -282,7 +330,7 @@ class BackupService:
             audio = sum(p.stat().st_size for p in self._audio_files()) if include_audio else 0
             # snapshot + compressed archive of it and the audio, with some headroom
             self._require_space(
-                2 * self.library_path.stat().st_size + audio + (16 << 20), "back up"
+                {self._work_base(): 2 * self._live_db_size() + audio + HEADROOM}, "back up"
             )
         with self._tmpdir() as tmp:
             archive = self.create_archive(
@@ -416,13 +464,21 @@ class BackupService:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> RestoreReport:
-        """Download, verify and restore `entry` into the library. Any failure before the final
-        copy leaves the library untouched; the copy itself is one SQLite transaction."""
+        """Download, verify and restore `entry` into the library (and its audio folder). A
+        failed restore leaves library and audio files as they were."""
         report = progress or _no_progress
         stop = _Cancel(cancel)
-        current = self.library_path.stat().st_size if self.library_path.exists() else 0
-        # download + unpacked copy (databases compress ~3-5x) + rollback copy of the library
-        self._require_space(entry.size * 6 + current + (16 << 20), "restore this backup")
+        # Download + unpacked copy (databases compress ~3-5x) in the work folder, the rollback
+        # copy of the library beside it, and audio staged in the audio folder when that is on
+        # another drive (else staging is a rename). restore_archive checks again once the
+        # backup is unpacked and it is known which audio files would be overwritten.
+        needs = {
+            self._work_base(): entry.size * 6 + HEADROOM,
+            self.library_path.parent: self._live_db_size(),
+        }
+        if entry.includes_audio and not _same_drive(self.audio_dir, self._work_base()):
+            needs[self.audio_dir] = entry.size
+        self._require_space(needs, "restore this backup")
         with self._tmpdir() as tmp_name:
             tmp = Path(tmp_name)
             archive = tmp / "backup.tar.gz"
@@ -454,84 +510,278 @@ class BackupService:
                 )
             _check_integrity(db)
             stop.check()
-            audio_count = self._prepare(db, unpacked, manifest)
+            audio = self._plan_audio(unpacked)
+            self._prepare(db, manifest, audio)
             report("verify", 1, 1)
             stop.check()
-            rollback = self._rollback_copy()
-            report("restore", 0, 1)
-            meetings = self._copy_into_live(db, rollback)
-            report("restore", 1, 1)
-        return RestoreReport(meetings=meetings, rollback_path=rollback, audio_files=audio_count)
+            self._require_restore_space(audio, unpacked)
+            meetings, rollback = self._swap(db, audio, report, stop)
+        self._prune_rollbacks(keep=rollback)
+        return RestoreReport(meetings=meetings, rollback_path=rollback, audio_files=len(audio))
 
-    def _prepare(self, db: Path, unpacked: Path, manifest: dict[str, Any]) -> int:
-        """Upgrade the copy's schema, put audio files in place and point meetings at them."""
+    def _plan_audio(self, unpacked: Path) -> list[_AudioFile]:
+        """The backup's audio files that are not already in the live audio folder as they are."""
+        src_root = unpacked / "audio"
+        if not src_root.is_dir():
+            return []
+        plan: list[_AudioFile] = []
+        for path in sorted(p for p in src_root.rglob("*") if p.is_file()):
+            target = self.audio_dir / path.relative_to(src_root)
+            if target.exists() and not target.is_file():
+                raise BackupError(
+                    f"Cannot restore the audio file {target}: something that is not a file is "
+                    "in its place. Move it away and restore again. Your library was not changed."
+                )
+            if target.is_file() and filecmp.cmp(path, target, shallow=False):
+                continue
+            plan.append(_AudioFile(source=path, target=target, replaces=target.exists()))
+        return plan
+
+    def _prepare(self, db: Path, manifest: dict[str, Any], audio: list[_AudioFile]) -> None:
+        """Upgrade the copy's schema and point its meetings at this computer's audio folder."""
         from nojoin.library import Library  # the cloud layer orchestrates the library
 
         try:
             lib = Library(db)
         except LibraryError as exc:
             raise BackupError(f"This backup cannot be restored: {exc}") from exc
-        copied = 0
+        arriving = {f.target for f in audio}
         try:
             old_root = str(manifest.get("audio_dir") or "")
-            audio_src = unpacked / "audio"
-            if audio_src.is_dir():
-                for path in sorted(p for p in audio_src.rglob("*") if p.is_file()):
-                    target = self.audio_dir / path.relative_to(audio_src)
-                    if target.exists() and target.stat().st_size == path.stat().st_size:
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp_target = sidecars.restoring_path(target)
-                    shutil.copyfile(path, tmp_target)
-                    os.replace(tmp_target, target)
-                    copied += 1
             if old_root and Path(old_root) != self.audio_dir:
                 for meeting in lib.list_meetings():
                     if meeting.audio_path and meeting.audio_path.startswith(old_root.rstrip("/\\")):
                         rel = Path(meeting.audio_path).relative_to(old_root)
                         local = self.audio_dir / rel
-                        if local.exists():
+                        if local in arriving or local.exists():
                             lib.update_meeting(meeting.id, audio_path=local)
         finally:
             lib.close()
-        return copied
 
-    def _rollback_copy(self) -> Path:
-        folder = self.library_path.parent / "restore-rollback"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        dest = folder / f"library-before-restore-{stamp}.sqlite3"
-        if self.library_path.exists():
-            self.snapshot(dest)
+    def _require_restore_space(self, audio: list[_AudioFile], unpacked: Path) -> None:
+        """What is still to be written: the rollback copy (library + the audio files it would
+        overwrite, counted although hard links usually make those free) and the staged audio
+        (a rename when the audio folder shares the drive of the unpacked backup)."""
+        replaced = sum(f.target.stat().st_size for f in audio if f.replaces)
+        needs = {self.library_path.parent: self._live_db_size() + replaced + HEADROOM}
+        if audio and not _same_drive(self.audio_dir, unpacked):
+            needs[self.audio_dir] = sum(f.source.stat().st_size for f in audio)
+        self._require_space(needs, "restore this backup")
+
+    def _swap(
+        self, db: Path, audio: list[_AudioFile], report: Progress, stop: _Cancel
+    ) -> tuple[int, Path]:
+        """All or nothing: stage the audio beside its targets, keep the rollback copy, copy the
+        database into the live library in one transaction, then rename the staged audio into
+        place. Until that transaction commits, nothing the user has is changed (a failure just
+        removes what was staged); a failure after it puts library and audio back from the
+        rollback copy. Returns the restored meeting count and the rollback folder."""
+        existed = self.library_path.exists()
+        created: list[Path] = []
+        rollback: Path | None = None
+        placed: list[_AudioFile] = []
+        committed = False
+        try:
+            self._stage_audio(audio, created, report, stop)
+            stop.check()
+            rollback = self._rollback_copy(audio)
+            stop.check()
+            try:
+                self._copy_into_live(db, stop)
+            except sqlite3.Error as exc:
+                raise BackupError(
+                    f"Restoring failed ({exc}); your library and audio files were not changed. "
+                    "Close other programs using the library and try again."
+                ) from exc
+            committed = True
+            meetings = self._check_live()
+            for f in audio:
+                os.replace(f.staged, f.target)
+                placed.append(f)
+        except BaseException as exc:
+            if not committed:
+                self._discard(audio, created, rollback, existed)
+                raise
+            assert rollback is not None
+            try:
+                self._put_back(rollback, placed, existed)
+            except Exception as undo:
+                log.exception("could not put the library back after a failed restore")
+                self._discard(audio, created, None, existed)
+                raise BackupError(
+                    f"Restoring failed partway ({_reason(exc)}) and Nojoin could not put your "
+                    f"library back by itself ({_reason(undo)}). The library and audio files as "
+                    f"they were are kept in {rollback}: with Nojoin closed, copy "
+                    f"{DB_MEMBER} from there over {self.library_path} and the files in its "
+                    f"audio folder into {self.audio_dir}."
+                ) from exc
+            self._discard(audio, created, rollback, existed)
+            if not isinstance(exc, Exception):
+                raise
+            raise BackupError(
+                f"Restoring failed ({_reason(exc)}); your library and audio files were put back "
+                "as they were. Try again."
+            ) from exc
+        report("restore", len(audio) + 1, len(audio) + 1)
+        return meetings, rollback
+
+    def _stage_audio(
+        self, audio: list[_AudioFile], created: list[Path], report: Progress, stop: _Cancel
+    ) -> None:
+        """Put each restored audio file beside its target under a hidden name (same folder, so
+        the final rename is atomic). Folders made for them are appended to `created`."""
+        for i, f in enumerate(audio):
+            stop.check()
+            report("restore", i, len(audio) + 1)
+            try:
+                missing = [p for p in f.target.parents if not p.exists()]
+                f.target.parent.mkdir(parents=True, exist_ok=True)
+                created.extend(missing)
+                try:
+                    os.replace(f.source, f.staged)  # same drive: a rename, no extra space
+                except OSError:
+                    shutil.copyfile(f.source, f.staged)
+            except OSError as exc:
+                raise BackupError(
+                    f"Cannot write the restored audio file {f.target} ({_reason(exc)}); your "
+                    "library and audio files were not changed. Free some disk space and try "
+                    "again."
+                ) from exc
+        report("restore", len(audio), len(audio) + 1)
+
+    def _rollback_copy(self, audio: list[_AudioFile]) -> Path:
+        """Keep the library, and the audio files the restore will overwrite, as they are now in
+        a new folder of `restore-rollback/`; returns that folder."""
+        root = self.library_path.parent / ROLLBACK_DIR
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for n in itertools.count():
+                dest = root / f"{ROLLBACK_PREFIX}{stamp}{f'-{n}' if n else ''}"
+                try:
+                    dest.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise BackupError(
+                f"Cannot keep a copy of the current library ({_reason(exc)}); nothing was "
+                "restored. Free some disk space and try again."
+            ) from exc
+        try:
+            if self.library_path.exists():
+                self.snapshot(dest / DB_MEMBER)
+            for f in audio:
+                if f.replaces:
+                    kept = dest / "audio" / f.target.relative_to(self.audio_dir)
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    _link_or_copy(f.target, kept)
+        except OSError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise BackupError(
+                f"Cannot keep a copy of the current library ({_reason(exc)}); nothing was "
+                "restored. Free some disk space and try again."
+            ) from exc
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
         return dest
 
-    def _copy_into_live(self, db: Path, rollback: Path) -> int:
-        try:
-            src = sqlite3.connect(db)
-            src.execute("PRAGMA journal_mode = DELETE")
-            dst = sqlite3.connect(self.library_path, timeout=30)
+    def _prune_rollbacks(self, keep: Path) -> None:
+        """Remove all but the newest ROLLBACK_KEEP rollback copies (`keep` always stays, even
+        if the clock went back). Only names this module makes are touched."""
+        found: list[tuple[tuple[str, str, int], Path]] = []
+        for path in (self.library_path.parent / ROLLBACK_DIR).iterdir():
+            match = ROLLBACK_RE.match(path.name)
+            if match and path != keep:
+                key = (match["stamp"], match["micro"] or "", int(match["n"] or 0))
+                found.append((key, path))
+        found.sort(reverse=True)
+        for _key, path in found[ROLLBACK_KEEP - 1 :]:
             try:
-                dst.execute("PRAGMA busy_timeout = 30000")
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError as exc:
+                log.warning("could not remove the old rollback copy %s: %s", path, exc)
+
+    def _copy_into_live(self, db: Path, stop: _Cancel) -> None:
+        """Copy `db` over the live library in one write transaction (raises sqlite3.Error with
+        the library unchanged); the app's open connections see the result at once."""
+        deadline = time.monotonic() + LOCK_TIMEOUT
+
+        def waiting(status: int, _remaining: int, _total: int) -> None:
+            # Python's backup() retries a busy target forever; give up after LOCK_TIMEOUT
+            # (and on Cancel) instead. Raising here aborts the copy with the target unchanged.
+            if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                stop.check()
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("the library is locked by another program")
+
+        src = sqlite3.connect(db)
+        try:
+            src.execute("PRAGMA journal_mode = DELETE")
+            dst = sqlite3.connect(self.library_path, timeout=LOCK_TIMEOUT)
+            try:
                 page = int(dst.execute("PRAGMA page_size").fetchone()[0])
                 if int(src.execute("PRAGMA page_size").fetchone()[0]) != page:
                     # A WAL database only accepts a backup with its own page size.
                     src.execute(f"PRAGMA page_size = {page}")
                     src.execute("VACUUM")
+                # Short waits inside SQLite so `waiting` can check Cancel and the deadline.
+                dst.execute("PRAGMA busy_timeout = 200")
                 # pages=-1: everything in one step = one write transaction on the target.
-                src.backup(dst, pages=-1)
-                check = dst.execute("PRAGMA quick_check").fetchone()[0]
-                if check != "ok":  # pragma: no cover - the copy was verified before
-                    raise BackupError(f"The restored library failed its check ({check}).")
-                meetings = int(dst.execute("SELECT count(*) FROM meetings").fetchone()[0])
+                src.backup(dst, pages=-1, progress=waiting)
             finally:
                 dst.close()
-                src.close()
-        except sqlite3.Error as exc:
-            raise BackupError(
-                f"Restoring failed ({exc}); your library was not changed. A copy of it is at "
-                f"{rollback}."
-            ) from exc
-        return meetings
+        finally:
+            src.close()
+
+    def _check_live(self) -> int:
+        """Check the just-restored live library; returns its meeting count."""
+        conn = sqlite3.connect(self.library_path, timeout=LOCK_TIMEOUT)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":  # pragma: no cover - the copy was verified before
+                raise BackupError(f"the restored library failed its check ({check})")
+            return int(conn.execute("SELECT count(*) FROM meetings").fetchone()[0])
+        finally:
+            conn.close()
+
+    def _put_back(self, rollback: Path, placed: list[_AudioFile], existed: bool) -> None:
+        """Undo a restore that failed after its database copy committed."""
+        for f in reversed(placed):
+            if f.replaces:
+                _link_or_copy(rollback / "audio" / f.target.relative_to(self.audio_dir), f.staged)
+                os.replace(f.staged, f.target)
+            else:
+                f.target.unlink()
+        saved = rollback / DB_MEMBER
+        if saved.exists():
+            self._copy_into_live(saved, _Cancel(None))
+        elif not existed:
+            self.library_path.unlink(missing_ok=True)
+
+    def _discard(
+        self, audio: list[_AudioFile], created: list[Path], rollback: Path | None, existed: bool
+    ) -> None:
+        """Remove what a failed restore staged (and its now needless rollback copy)."""
+        for f in audio:
+            try:
+                f.staged.unlink(missing_ok=True)
+            except OSError:
+                log.warning("could not remove %s", f.staged)
+        for folder in sorted(set(created), key=lambda p: len(p.parts), reverse=True):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty (someone else's file) or already gone
+        if rollback is not None:
+            shutil.rmtree(rollback, ignore_errors=True)
+        # sqlite3.connect creates an empty file where there was no library
+        if not existed and self.library_path.exists() and not self.library_path.stat().st_size:
+            self.library_path.unlink(missing_ok=True)
 
 
 def _unpack(archive: Path, dest: Path) -> dict[str, Any]:
@@ -589,6 +839,29 @@ def _check_integrity(db: Path) -> None:
             f"The backup's database failed its integrity check ({result[:200]}); it was not "
             "restored. Your library was not changed."
         )
+
+
+def _existing(folder: Path) -> Path:
+    """`folder` or, if it is not there yet, its nearest existing parent."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _same_drive(a: Path, b: Path) -> bool:
+    return _existing(a).stat().st_dev == _existing(b).stat().st_dev
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A second name for `src` at `dst` (a hard link costs no space), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
 
 
 def _sha256_file(path: Path) -> str:

@@ -9,7 +9,8 @@ import io
 import json
 import sqlite3
 import tarfile
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def _fill(lib: Library, n: int = 3) -> None:
 
 
 def _dump(lib: Library) -> list[tuple[object, ...]]:
-    out = []
+    out: list[tuple[object, ...]] = []
     for m in lib.list_meetings():
         t = lib.get_transcript(m.id)
         out.append((m.id, m.title, m.duration, tuple(m.tags), lib.speaker_names(m.id), t.to_dict()))
@@ -52,6 +53,41 @@ def _dump(lib: Library) -> list[tuple[object, ...]]:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (hidden ones too) and folder under `root`: name -> bytes (None: a folder)."""
+    return {
+        p.relative_to(root).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _rollbacks(lib: Library) -> list[str]:
+    folder = lib.path.parent / "restore-rollback"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _audio_backup(tmp_path: Path) -> tuple[Library, BackupService, Path]:
+    """A library with three recordings backed up with audio; then life goes on: one recording
+    is re-encoded (same name, other bytes), one deleted, one whose folder is gone, one new."""
+    lib = Library()
+    root = paths.audio_dir()
+    for rel in ("2025/old.flac", "2026/standup.flac", "2026/zz-retro.flac"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"fLaC" + rel.encode() * 500)
+        lib.add_meeting(rel, audio_path=path, duration=3.0)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    (tmp_path / "archive").mkdir()
+    archive = service.create_archive(tmp_path / "archive", include_audio=True).path
+    (root / "2026" / "standup.flac").write_bytes(b"fLaC re-encoded" * 300)
+    (root / "2026" / "zz-retro.flac").unlink()
+    (root / "2025" / "old.flac").unlink()
+    (root / "2025").rmdir()
+    (root / "2026" / "new.flac").write_bytes(b"fLaC only here")
+    lib.add_meeting("Only in the current library")
+    return lib, service, archive
 
 
 @pytest.fixture
@@ -86,7 +122,7 @@ def test_backup_then_restore_gives_identical_meetings(signed_in: Device) -> None
     assert _dump(lib) == before  # the app's open connection sees the restored library
     assert lib.integrity_check() == "ok"
     # The library as it was just before the restore is kept as a rollback copy.
-    with Library(report.rollback_path) as rollback:
+    with Library(report.rollback_path / "library.sqlite3") as rollback:
         assert "Added after the backup" in [m.title for m in rollback.list_meetings()]
     lib.close()
 
@@ -227,4 +263,186 @@ def test_not_enough_disk_space_is_refused_before_anything_is_written(
         service.restore(entry)
     assert [b.backup_id for b in service.list_backups()] == [entry.backup_id]
     assert _dump(lib) == before
+    lib.close()
+
+
+def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nojoin.cloud import backup_service
+
+    lib, service, archive = _audio_backup(tmp_path)
+    before = _dump(lib)
+    lib.close()
+    digest = _sha(lib.path)
+    audio_before = _tree(paths.audio_dir())
+
+    # Another program is in the middle of writing: the copy cannot get the write lock. It
+    # must give up (not wait forever) and leave everything as it was: no audio file replaced,
+    # added or half-written, no folder made, no rollback copy left behind.
+    monkeypatch.setattr(backup_service, "LOCK_TIMEOUT", 0.5)
+    blocker = sqlite3.connect(lib.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BackupError, match="locked by another program.*were not changed"):
+            service.restore_archive(archive)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert _sha(lib.path) == digest
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
+    with Library() as again:
+        assert _dump(again) == before
+
+    # Once the other program is done, the same restore goes through.
+    report = service.restore_archive(archive)
+    assert report.audio_files == 3
+    with Library() as again:
+        assert "Only in the current library" not in [m.title for m in again.list_meetings()]
+    assert (paths.audio_dir() / "2025" / "old.flac").read_bytes().startswith(b"fLaC2025")
+    # The overwritten recording is in the rollback copy.
+    kept = report.rollback_path / "audio" / "2026" / "standup.flac"
+    assert kept.read_bytes() == audio_before["2026/standup.flac"]
+
+
+def test_restore_failing_after_the_database_copy_puts_library_and_audio_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    lib, service, archive = _audio_backup(tmp_path)
+    assert str(paths.audio_dir()).startswith(str(tmp_path))
+    before = _dump(lib)
+    audio_before = _tree(paths.audio_dir())
+
+    # The database copy commits, two files are renamed into place (a new one in a new folder,
+    # one replacing a file), then the third rename fails (the disk goes away, say).
+    real_replace = os.replace
+    last = paths.audio_dir() / "2026" / "zz-retro.flac"
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst) == last:
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        with pytest.raises(BackupError, match="Input/output error.*put back as they were"):
+            service.restore_archive(archive)
+    assert _dump(lib) == before  # the app's open connection sees its library again
+    assert lib.integrity_check() == "ok"
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
+    lib.close()
+
+
+def _free_space(monkeypatch: pytest.MonkeyPatch, free: Callable[[Path], int]) -> None:
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(
+        shutil_module, "disk_usage", lambda path: usage(10**12, 0, free(Path(path)))
+    )
+
+
+def test_restore_needs_room_for_the_rollback_copy_of_overwritten_audio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nojoin.cloud.backup_service import HEADROOM
+
+    lib, service, archive = _audio_backup(tmp_path)
+    # The recording the restore would overwrite is big (the backup's version is small).
+    big = 8 << 20
+    (paths.audio_dir() / "2026" / "standup.flac").write_bytes(b"\x00" * big)
+    before = _dump(lib)
+    audio_before = _tree(paths.audio_dir())
+    wal = lib.path.with_name(lib.path.name + "-wal")
+    library = lib.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    # Room for the library's rollback copy, not for the overwritten recording's.
+    _free_space(monkeypatch, lambda _path: library + HEADROOM + big // 2)
+    with pytest.raises(BackupError, match="Not enough free disk space to restore"):
+        service.restore_archive(archive)
+    assert _dump(lib) == before
+    assert _tree(paths.audio_dir()) == audio_before
+    assert _rollbacks(lib) == []
+
+    _free_space(monkeypatch, lambda _path: library + HEADROOM + 2 * big)
+    report = service.restore_archive(archive)
+    assert (report.rollback_path / "audio" / "2026" / "standup.flac").stat().st_size == big
+    lib.close()
+
+
+@pytest.fixture
+def other_drive(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another file system than the data folder (tmpfs /dev/shm on Linux)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the temp folder")
+    with tempfile.TemporaryDirectory(prefix="nojoin-test-", dir=shm) as folder:
+        yield Path(folder)
+
+
+def test_restore_needs_room_for_staged_audio_on_the_audio_folders_drive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_drive: Path
+) -> None:
+    audio_dir = other_drive / "audio"
+    lib = Library()
+    recording = audio_dir / "2026" / "standup.flac"
+    recording.parent.mkdir(parents=True)
+    size = 8 << 20
+    recording.write_bytes(b"\x00" * size)
+    lib.add_meeting("Stand-up", audio_path=recording, duration=3.0)
+    service = BackupService(
+        api=None,  # type: ignore[arg-type]
+        library_path=lib.path,
+        audio_dir=audio_dir,
+    )
+    (tmp_path / "archive").mkdir()
+    archive = service.create_archive(tmp_path / "archive", include_audio=True).path
+    recording.unlink()
+
+    # Plenty of room where the library is; the audio folder's drive cannot take the recording.
+    def free(path: Path) -> int:
+        return size // 2 if path.is_relative_to(other_drive) else 10**11
+
+    _free_space(monkeypatch, free)
+    with pytest.raises(BackupError, match=f"restore.*on the drive of {other_drive}"):
+        service.restore_archive(archive)
+    assert _tree(audio_dir) == {"2026": None}
+    assert _rollbacks(lib) == []
+
+    _free_space(monkeypatch, lambda _path: 10**11)
+    assert service.restore_archive(archive).audio_files == 1
+    assert recording.stat().st_size == size
+    lib.close()
+
+
+def test_only_the_three_newest_rollback_copies_are_kept(tmp_path: Path) -> None:
+    lib = Library()
+    _fill(lib, 2)
+    service = BackupService(api=None, library_path=lib.path)  # type: ignore[arg-type]
+    archive = service.create_archive(tmp_path).path
+    folder = lib.path.parent / "restore-rollback"
+    folder.mkdir()
+    # One left by an earlier version (a bare file), and something the user put there.
+    (folder / "library-before-restore-20250101T000000Z.sqlite3").write_bytes(b"old copy")
+    (folder / "my notes.txt").write_text("keep me")
+
+    reports = []
+    for i in range(5):
+        lib.add_meeting(f"Added before restore {i}")
+        reports.append(service.restore_archive(archive))
+        assert len([p for p in folder.iterdir() if p.name != "my notes.txt"]) == min(i + 2, 3)
+
+    assert sorted(folder.iterdir()) == sorted(
+        [*(r.rollback_path for r in reports[-3:]), folder / "my notes.txt"]
+    )
+    # Each kept copy is the library as it was before its own restore.
+    for i, report in zip(range(2, 5), reports[-3:], strict=True):
+        with Library(report.rollback_path / "library.sqlite3") as kept:
+            assert f"Added before restore {i}" in [m.title for m in kept.list_meetings()]
     lib.close()

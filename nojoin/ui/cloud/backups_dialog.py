@@ -247,7 +247,7 @@ class BackupsDialog(QDialog):
         self.last_report = report
         meetings = f"{report.meetings} meeting{'s' if report.meetings != 1 else ''}"
         self.message.show_info(
-            f"Restored {meetings}. The previous library was kept at {report.rollback_path}."
+            f"Restored {meetings}. The previous library was kept in {report.rollback_path}."
         )
 
     def cancel(self) -> None:
