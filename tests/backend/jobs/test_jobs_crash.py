@@ -1,6 +1,7 @@
 """Crash safety with real worker processes (`nojoin-worker --mode pull`) and short leases:
 kill -9 mid-job -> the lease expires -> another worker completes it, exactly once, billed
-once; the dead worker's lease token is refused; a restarted backend loses no queued job."""
+once; the dead worker's lease token is refused. SIGTERM mid-job -> the job is handed back at
+once, unbilled, and another worker completes it; a restarted backend loses no queued job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +69,15 @@ def scalar(runtime: Runtime, sql: str, *params: Any) -> Any:
         row = conn.execute(sql, params).fetchone()
     assert row is not None
     return next(iter(row.values()))
+
+
+def events(runtime: Runtime, job_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    with runtime.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT event, detail FROM public.job_events WHERE job_id = %s ORDER BY id",
+            (job_id,),
+        ).fetchall()
+    return [(r["event"], r["detail"]) for r in rows]
 
 
 def test_kill_9_mid_job_then_another_worker_completes_once(
@@ -161,6 +172,72 @@ def test_kill_9_mid_job_then_another_worker_completes_once(
     # SIGTERM: the worker stops cleanly.
     rescuer.stop()
     assert rescuer.proc.returncode == 0, rescuer.log()
+
+
+def test_sigterm_mid_job_hands_it_back_then_another_worker_completes_once(
+    http: httpx.Client,
+    runtime: Runtime,
+    job_settings: JobSettings,
+    create_user: Callable[..., Any],
+    short_meeting: SynthMeeting,
+    start_worker: Callable[..., Any],
+    wait_until: Callable[..., Any],
+) -> None:
+    """A GPU host being drained (deploy, autoscaler) SIGTERMs its worker mid-job: the job
+    goes back to the queue at once, not after its lease expires, and unbilled."""
+    user = create_user()
+    job_id = submit(http, user, short_meeting.path, {"model": "tiny.en", "diarize": True})
+    leaving = start_worker("--mode", "pull", "--worker-id", "leaving", "--no-maintenance")
+
+    def engine_running() -> dict[str, Any] | None:
+        row = job(runtime, job_id)
+        return row if row["status"] == "PROCESSING" and row["stage"] in ENGINE_STAGES else None
+
+    try:
+        wait_until(engine_running, ENGINE_START_TIMEOUT, "the worker to run the engine", step=0.02)
+    except AssertionError:
+        raise AssertionError(leaving.log()) from None
+    engine_procs = psutil.Process(leaving.pid).children(recursive=True)
+    assert engine_procs, "the engine reported progress, so its process must exist"
+    asked = time.monotonic()
+    leaving.proc.terminate()
+    leaving.proc.wait(timeout=60)
+    stopped_in = time.monotonic() - asked
+    assert leaving.proc.returncode == 0, leaving.log()
+    assert "Traceback" not in leaving.log(), leaving.log()
+
+    # Back in the queue when the worker exits: given back, not reaped after the 5 s lease.
+    row = job(runtime, job_id)
+    assert row["status"] == "QUEUED", (row, leaving.log())
+    assert row["attempts"] == 0 and row["lease_token"] is None and row["worker_id"] is None
+    assert events(runtime, job_id) == [("requeued", "worker shut down")]
+    assert stopped_in < job_settings.job_lease_seconds * 2, stopped_in
+    assert (
+        scalar(runtime, "SELECT count(*) FROM public.gpu_usage_logs WHERE job_id = %s", job_id) == 0
+    )
+    gone, alive = psutil.wait_procs(engine_procs, timeout=30)
+    assert not alive, f"orphaned engine processes: {alive}"
+
+    taker = start_worker("--mode", "pull", "--worker-id", "taker", "--no-maintenance")
+    try:
+        done = wait_until(
+            lambda: (r := job(runtime, job_id))["status"] in ("COMPLETED", "FAILED") and r,
+            ENGINE_RUN_TIMEOUT,
+            "the second worker to finish",
+        )
+    except AssertionError:
+        raise AssertionError(taker.log()) from None
+    assert done["status"] == "COMPLETED", done["error"]
+    assert done["worker_id"] == "taker" and done["attempts"] == 1
+    assert done["result"]["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    assert [e for e, _ in events(runtime, job_id)] == ["requeued", "completed"]
+    assert (
+        scalar(runtime, "SELECT worker_id FROM public.gpu_usage_logs WHERE job_id = %s", job_id)
+        == "taker"
+    )
+    assert (
+        scalar(runtime, "SELECT count(*) FROM public.gpu_usage_logs WHERE job_id = %s", job_id) == 1
+    )
 
 
 def _free_port() -> int:
