@@ -158,14 +158,18 @@ class JobProcessor:
             self._engine = self._engine_factory()
         return self._engine
 
-    def close(self) -> None:
-        """Stop for good: a running job is handed back to the queue (no attempt counted),
-        nothing more is claimed, and the engine process exits."""
+    def shut_down(self) -> None:
+        """Hand a running job back to the queue (no attempt counted) and claim nothing more.
+        Returns at once; the job's own thread writes the release when its engine stopped."""
         with self._state:
             self._closing = True
             current = self._current
         if current is not None:
             current.cancel()
+
+    def close(self) -> None:
+        """Stop for good: `shut_down()`, then wait for the engine process to exit."""
+        self.shut_down()
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -1,7 +1,8 @@
 """Production dispatch: the API sends job ids through a real Redis to a real Celery worker
 (`nojoin-worker --mode celery`, a subprocess) running the engine; duplicates and lost
-messages are harmless because the database row is the truth, and a worker killed mid-job
-(its message still unacknowledged in Redis) costs a lease, not the job."""
+messages are harmless because the database row is the truth; a worker killed mid-job (its
+message still unacknowledged in Redis) costs a lease, not the job, and one stopped mid-job
+(SIGTERM) hands it back at once."""
 
 from __future__ import annotations
 
@@ -172,3 +173,37 @@ def test_kill_9_mid_job_then_the_job_is_redispatched_and_completed_once(
     assert done["worker_id"] == "rescuer" and done["attempts"] == 2
     assert done["result"]["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
     assert [e for e, _ in events(runtime, job_id)] == ["lease_expired", "completed"]
+
+
+def test_sigterm_mid_job_hands_it_back_and_another_worker_completes_it_once(
+    http: httpx.Client,
+    runtime: Runtime,
+    user: Any,
+    short_meeting: SynthMeeting,
+    redis_url: str,
+    start_worker: Callable[..., Any],
+) -> None:
+    """SIGTERM (a deploy, a drained GPU host) does not wait for the running job, which could
+    take an hour: the worker hands it back and exits; the API sends it to another worker."""
+    job_id = submit(http, user, short_meeting.path, {"model": "tiny.en", "diarize": True})
+    leaving = start_worker("--mode", "celery", "--worker-id", "leaving", NOJOIN_REDIS_URL=redis_url)
+    wait_engine_running(runtime, job_id, leaving.log)
+    engine_procs = psutil.Process(leaving.pid).children(recursive=True)
+    assert engine_procs, "the engine reported progress, so its process must exist"
+    leaving.stop()
+    assert leaving.proc.returncode == 0, leaving.log()
+    # Handed back (no lease expired), unbilled, no attempt counted, before the worker exited.
+    row = job(runtime, job_id)
+    assert row["status"] == "QUEUED" and row["attempts"] == 0, (row, leaving.log())
+    assert events(runtime, job_id) == [("requeued", "worker shut down")]
+    assert (
+        scalar(runtime, "SELECT count(*) FROM public.gpu_usage_logs WHERE job_id = %s", job_id) == 0
+    )
+    gone, alive = psutil.wait_procs(engine_procs, timeout=30)
+    assert not alive, f"orphaned engine processes: {alive}"
+
+    taker = start_worker("--mode", "celery", "--worker-id", "taker", NOJOIN_REDIS_URL=redis_url)
+    wait_finished(runtime, [job_id], taker.log)
+    done = completed_once(runtime, job_id)
+    assert done["worker_id"] == "taker" and done["attempts"] == 1
+    assert [e for e, _ in events(runtime, job_id)] == ["requeued", "completed"]
