@@ -146,7 +146,7 @@ class JobProcessor:
         self._engine_factory = engine_factory
         self._engine: ProcessingStrategy | None = None
         self.scratch_dir = scratch_dir
-        # The running job's token, canceled by `close()` (worker shutdown). The lock makes
+        # The running job's token, canceled by `shut_down()`. The lock makes
         # "closing" and "a job starts" ordered: a job claimed while the worker stops (a claim
         # in flight when SIGTERM arrived) sees the close and goes straight back.
         self._state = threading.Lock()
