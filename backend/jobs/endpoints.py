@@ -113,9 +113,9 @@ async def submit_job(
     "/{job_id}",
     response_model=JobStatus,
     responses={k: _ERRORS[k] for k in (401, 404)},
-    summary="Status, progress and (when completed) the transcript of a job",
+    summary="Status, stage, progress and (when completed) the transcript of a job",
     description="With `wait` (seconds, up to 30) the answer is held until the job finishes, "
-    "its status or progress changes, or the time is up (long polling).",
+    "its status, stage or progress changes, or the time is up (long polling).",
 )
 async def get_job(
     job_id: str,
@@ -136,8 +136,8 @@ async def get_job(
     return JobStatus.from_row(job)
 
 
-def _observed(job: JobRow) -> tuple[str, float]:
-    return job.status, round(float(job.progress), 2)
+def _observed(job: JobRow) -> tuple[str, str | None, float]:
+    return job.status, job.stage, round(float(job.progress), 2)
 
 
 @router.get("", response_model=list[JobSummary], summary="The user's jobs, newest first")

@@ -451,11 +451,13 @@ def fail(
 
 def release(conn: Connection, lease: Lease) -> bool:
     """Give a job back untouched (the worker is shutting down): QUEUED now, attempt not
-    counted. Fenced like every worker write."""
+    counted, and its place in the line kept (run_after, already due, is left as it was), so
+    a drained worker does not send the oldest job behind newer ones. Fenced like every
+    worker write."""
     row = conn.execute(
         """
         UPDATE public.jobs SET
-            status = 'QUEUED', attempts = greatest(attempts - 1, 0), run_after = now(),
+            status = 'QUEUED', attempts = greatest(attempts - 1, 0),
             lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, dispatched_at = NULL,
             stage = NULL, progress = 0
         WHERE id = %s AND lease_token = %s AND status = 'PROCESSING'

@@ -22,12 +22,19 @@ class JobStatus(BaseModel):
     progress: float = Field(ge=0, le=1)
     error: str | None
     result: dict[str, Any] | None
+    # Beyond the SPEC's five keys (clients that do not know it ignore it).
+    stage: str | None = Field(
+        description="What the worker is doing: starting, downloading, loading, decoding, "
+        "transcribing, diarizing or merging; done once COMPLETED; null while queued or after "
+        "the job failed or was canceled"
+    )
 
     @classmethod
     def from_row(cls, job: JobRow) -> JobStatus:
         return cls(
             job_id=str(job.id),
             status=job.status,
+            stage=job.stage,
             progress=1.0 if job.status == COMPLETED else round(float(job.progress), 4),
             error=job.error if job.status != COMPLETED else None,
             result=job.result if job.status == COMPLETED else None,

@@ -146,23 +146,38 @@ class JobProcessor:
         self._engine_factory = engine_factory
         self._engine: ProcessingStrategy | None = None
         self.scratch_dir = scratch_dir
-        # The running job's token; `cancel_current` (worker shutdown) sets it.
+        # The running job's token, canceled by `shut_down()`. The lock makes
+        # "closing" and "a job starts" ordered: a job claimed while the worker stops (a claim
+        # in flight when SIGTERM arrived) sees the close and goes straight back.
+        self._state = threading.Lock()
         self._current: CancelToken | None = None
+        self._closing = False
 
     def engine(self) -> ProcessingStrategy:
         if self._engine is None:
             self._engine = self._engine_factory()
         return self._engine
 
+    def shut_down(self) -> None:
+        """Hand a running job back to the queue (no attempt counted) and claim nothing more.
+        Returns at once; the job's own thread writes the release when its engine stopped."""
+        with self._state:
+            self._closing = True
+            current = self._current
+        if current is not None:
+            current.cancel()
+
     def close(self) -> None:
-        if self._current is not None:
-            self._current.cancel()
+        """Stop for good: `shut_down()`, then wait for the engine process to exit."""
+        self.shut_down()
         if self._engine is not None:
             self._engine.close()
             self._engine = None
 
     def run_next(self, kinds_filter: list[str] | None = None) -> bool:
         """Claim and process the next due job; False when the queue had none."""
+        if self._closing:
+            return False
         lease = self.queue.claim_next(self.worker_id, kinds_filter)
         if lease is None:
             return False
@@ -192,12 +207,16 @@ class JobProcessor:
     def _process(self, lease: Lease) -> str:
         job = lease.job
         cancel = CancelToken()
-        self._current = cancel
+        with self._state:
+            self._current = cancel
+            if self._closing:
+                cancel.cancel()
         hb = Heartbeat(self.queue, lease, cancel, interval=self.settings.job_heartbeat_seconds)
         workdir = Path(tempfile.mkdtemp(prefix=f"nojoin-job-{job.id}-", dir=self.scratch_dir))
         started = time.monotonic()
         hb.start()
         try:
+            cancel.raise_if_cancelled()  # the worker is closing: hand it back untouched
             kind = kinds.get(job.kind)
             options = kind.options(
                 job.params,
@@ -254,7 +273,8 @@ class JobProcessor:
             return status or "lost"
         finally:
             hb.stop()
-            self._current = None
+            with self._state:
+                self._current = None
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _download(self, job_id: uuid.UUID, workdir: Path, cancel: CancelToken) -> Path:
@@ -318,7 +338,9 @@ class PullWorker:
         self._stop.set()
         self._wake.set()
         self.processor.close()  # cancels a running job (it goes back to the queue)
-        self._thread.join(timeout=timeout)
+        # Under `run_forever()` the loop runs in the caller's thread and ends by itself.
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=timeout)
 
     def run_forever(self) -> None:
         """Run in the calling thread until `stop()` (the `nojoin-worker --mode pull` case)."""

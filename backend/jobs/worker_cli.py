@@ -126,9 +126,22 @@ def _run_pull(processor: JobProcessor, settings: JobSettings) -> None:
 
 
 def _run_celery(processor: JobProcessor, settings: JobSettings, worker_id: str) -> None:
+    from celery import signals
+
     from backend.jobs.celery_app import install_runner, make_celery
 
     install_runner(processor.run_job)
+
+    # Celery's warm shutdown (SIGTERM, SIGINT) lets the running task finish, which may take
+    # an hour for a long recording, longer than any service manager waits before SIGKILL.
+    # Hand the job back instead: the task returns (its message is acked), the job is QUEUED
+    # again and the API's maintenance loop sends it to another worker at once. Celery sends
+    # this from its signal handler, on the thread running the task: do the rest elsewhere.
+    def on_shutting_down(**_: object) -> None:
+        logger.info("shutting down; a running job goes back to the queue")
+        threading.Thread(target=processor.shut_down, name="shut-down", daemon=True).start()
+
+    signals.worker_shutting_down.connect(on_shutting_down, weak=False)
     app = make_celery(settings)
     # solo pool: the job runs in this process (the engine itself runs in a spawned child),
     # one job per worker process at a time; scale out with more workers per GPU host.

@@ -11,7 +11,12 @@ import httpx
 import pytest
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, ProcessingStrategy
+from nojoin.processing.strategies.base import (
+    CancelToken,
+    ProcessingOptions,
+    ProcessingStrategy,
+    Progress,
+)
 from nojoin.processing.strategies.remote_strategy import (
     RemoteAuthError,
     RemoteProcessingStrategy,
@@ -169,3 +174,91 @@ def test_a_result_arriving_after_cancel_is_not_returned(tmp_path: Path) -> None:
     with pytest.raises(CancelledError):
         strategy.process(audio, ProcessingOptions(), lambda p: None, token)
     client.close()
+
+
+class _StagedServer:
+    """Answers like the jobs API: 202 on submit, then one status answer per poll from
+    `answers` (the last one repeats)."""
+
+    def __init__(self, answers: list[dict[str, object]]) -> None:
+        self.answers = answers
+        self.polls = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/jobs":
+            request.read()
+            return httpx.Response(202, json={"job_id": "j1"})
+        if request.method == "GET" and request.url.path == "/api/v1/jobs/j1":
+            body = self.answers[min(self.polls, len(self.answers) - 1)]
+            self.polls += 1
+            return httpx.Response(200, json={"job_id": "j1", "error": None, **body})
+        return httpx.Response(404, json={"detail": "not found"})
+
+
+def _stages_reported(tmp_path: Path, answers: list[dict[str, object]]) -> list[Progress]:
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF" + b"\0" * 100)
+    client = httpx.Client(transport=httpx.MockTransport(_StagedServer(answers).handle))
+    strategy = RemoteProcessingStrategy(
+        StaticConnection("http://nojoin.test", "t"), client=client, long_poll=0, poll_initial=0
+    )
+    reports: list[Progress] = []
+    strategy.process(audio, ProcessingOptions(diarize=True), reports.append, CancelToken())
+    client.close()
+    return reports
+
+
+def test_progress_names_the_servers_stage(tmp_path: Path) -> None:
+    """The app shows the step the server is at (Loading model, Finding speakers, ...) as it
+    does for local processing, not "Transcribing" from start to end."""
+
+    def running(stage: str, progress: float) -> dict[str, object]:
+        return {"status": "PROCESSING", "stage": stage, "progress": progress, "result": None}
+
+    reports = _stages_reported(
+        tmp_path,
+        [
+            {"status": "QUEUED", "stage": None, "progress": 0.0, "result": None},
+            running("starting", 0.0),
+            running("downloading", 0.0),
+            running("loading", 0.02),
+            running("decoding", 0.07),
+            running("transcribing", 0.4),
+            running("diarizing", 0.85),
+            running("merging", 0.99),
+            {"status": "COMPLETED", "stage": "done", "progress": 1.0, "result": {}},
+        ],
+    )
+    stages = [p.stage for p in reports if p.stage != "uploading"]
+    assert stages == [
+        "queued",
+        "starting",
+        "starting",  # the worker fetching the upload is part of starting, for the user
+        "loading",
+        "decoding",
+        "transcribing",
+        "diarizing",
+        "merging",
+        "done",
+    ]
+    fractions = [p.fraction for p in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    diarizing = next(p for p in reports if p.stage == "diarizing")
+    assert diarizing.fraction == pytest.approx(0.15 + 0.85 * 0.85)
+
+
+def test_a_server_without_stages_reads_as_transcribing(tmp_path: Path) -> None:
+    """An older server (no "stage" key) or a stage this app does not know."""
+    reports = _stages_reported(
+        tmp_path,
+        [
+            {"status": "PROCESSING", "progress": 0.5, "result": None},
+            {"status": "PROCESSING", "stage": "defragmenting", "progress": 0.6, "result": None},
+            {"status": "COMPLETED", "progress": 1.0, "result": {}},
+        ],
+    )
+    assert [p.stage for p in reports if p.stage != "uploading"] == [
+        "transcribing",
+        "transcribing",
+        "done",
+    ]

@@ -25,8 +25,13 @@ import httpx
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
 from nojoin.processing.strategies.base import (
+    STAGE_DECODING,
+    STAGE_DIARIZING,
     STAGE_DONE,
+    STAGE_LOADING,
+    STAGE_MERGING,
     STAGE_QUEUED,
+    STAGE_STARTING,
     STAGE_TRANSCRIBING,
     STAGE_UPLOADING,
     CancelToken,
@@ -61,6 +66,19 @@ JOBS_PATH = "/api/v1/jobs"
 UPLOAD_SHARE = 0.15
 # How often the cancel watcher also checks whether the wait is over.
 CANCEL_WATCH_SECONDS = 0.2
+# The server's stages (`GET /api/v1/jobs/{id}` -> "stage") that are also the local engine's,
+# reported as they are; the worker fetching the upload from storage counts as starting.
+_SERVER_STAGES = {
+    s: s
+    for s in (
+        STAGE_STARTING,
+        STAGE_LOADING,
+        STAGE_DECODING,
+        STAGE_TRANSCRIBING,
+        STAGE_DIARIZING,
+        STAGE_MERGING,
+    )
+} | {"downloading": STAGE_STARTING}
 
 
 @runtime_checkable
@@ -312,7 +330,7 @@ class RemoteProcessingStrategy:
         params = {"wait": self.long_poll} if self.long_poll > 0 else None
         delay = self.poll_initial
         offline_since: float | None = None
-        seen: tuple[str, float] | None = None
+        seen: tuple[str, str, float] | None = None
         while True:
             if cancel.cancelled:
                 raise CancelledError("Processing was cancelled.")  # the watcher tells the server
@@ -344,18 +362,19 @@ class RemoteProcessingStrategy:
                     if status == "CANCELED":
                         raise CancelledError(body.get("error") or "The job was canceled.")
                     fraction = float(body.get("progress") or 0.0)
+                    stage = _server_stage(body.get("stage"))
                     if status == "QUEUED":
                         progress(Progress(STAGE_QUEUED, UPLOAD_SHARE, None, "Waiting for a server"))
                     else:
                         progress(
                             Progress(
-                                STAGE_TRANSCRIBING,
+                                stage,
                                 UPLOAD_SHARE + (1 - UPLOAD_SHARE) * fraction,
                                 None,
                                 f"Processing on the server ({fraction:.0%})",
                             )
                         )
-                    now_seen = (status, round(fraction, 2))
+                    now_seen = (status, stage, round(fraction, 2))
                     changed = now_seen != seen
                     seen = now_seen
                 elif response.status_code >= 500:
@@ -404,6 +423,14 @@ def job_params(options: ProcessingOptions) -> dict[str, Any]:
         if value is not None:
             params[key] = value
     return params
+
+
+def _server_stage(stage: object) -> str:
+    """The Progress stage for a running job's server-side `stage`. A server too old to say
+    (or a stage this app does not know) reads as transcribing, the bulk of any job."""
+    if isinstance(stage, str) and stage in _SERVER_STAGES:
+        return _SERVER_STAGES[stage]
+    return STAGE_TRANSCRIBING
 
 
 def _detail(response: httpx.Response) -> str:

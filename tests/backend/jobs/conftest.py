@@ -1,5 +1,6 @@
 """Fixtures for the jobs tests: a real Redis, short generated meetings, a jobs-enabled app
-(short leases) served by uvicorn, worker subprocesses and the local reference result.
+(short leases) served by uvicorn, worker and backend subprocesses on the same database and
+storage, and the local reference result.
 
 Core fixtures (pg_url, runtime, live_server, create_user) come from tests/backend/conftest.py;
 `app` is overridden here so the app carries this module's JobSettings.
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from job_checks import wait_until
 
 from backend.jobs.settings import JobSettings
 from backend.main import create_app
@@ -37,18 +39,6 @@ SHORT_SCRIPT: tuple[tuple[str, str], ...] = (
     ("bob", "Thanks Alice. The numbers look fine, but travel costs went up again."),
 )
 TINY_SCRIPT: tuple[tuple[str, str], ...] = (("bob", "Please send me the report today."),)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
 
 
 @pytest.fixture(name="wait_until")
@@ -200,7 +190,8 @@ def http(live_server: str) -> Iterator[httpx.Client]:
 
 
 def worker_env(runtime: Runtime, job_settings: JobSettings, **extra: str) -> dict[str, str]:
-    """Environment for a `nojoin-worker` subprocess sharing the test app's DB and storage."""
+    """Environment for a `nojoin-worker` (or `nojoin-backend`) subprocess sharing the test
+    app's DB and storage."""
     env = dict(os.environ)
     env.update(
         {
@@ -221,14 +212,15 @@ def worker_env(runtime: Runtime, job_settings: JobSettings, **extra: str) -> dic
     return env
 
 
-class WorkerProcess:
-    """A `nojoin-worker` subprocess; its log goes to a file for post-mortems."""
+class ServiceProcess:
+    """`python -m <module>` (a backend command) in a subprocess; its log goes to a file for
+    post-mortems."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, module: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.jobs.worker_cli", *args],
+            [sys.executable, "-m", module, *args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -244,6 +236,7 @@ class WorkerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
+        """SIGTERM (what a service manager sends) and wait; SIGKILL only after a hang."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -255,6 +248,42 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(ServiceProcess):
+    """A `nojoin-worker` subprocess."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        super().__init__("backend.jobs.worker_cli", args, env, log_path)
+
+
+class BackendProcess(ServiceProcess):
+    """A `nojoin-backend` subprocess on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(
+            "backend.main", ["--port", str(port), "--log-level", "info"], env, log_path
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> BackendProcess:
+        """Until /health answers, i.e. the lifespan (and the jobs runtime) has started.
+        The timeout only bounds a hang: a busy CI machine imports slowly."""
+
+        def healthy() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the backend exited ({self.proc.returncode}):\n{self.log()}")
+            try:
+                return httpx.get(f"{self.url}/health", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            wait_until(healthy, timeout, "the backend to serve /health", step=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log()}") from None
+        return self
 
 
 @pytest.fixture
@@ -275,3 +304,30 @@ def start_worker(
     yield start
     for w in started:
         w.stop()
+
+
+@pytest.fixture
+def start_backend(
+    runtime: Runtime, job_settings: JobSettings, tmp_path: Path
+) -> Iterator[Callable[..., BackendProcess]]:
+    """start_backend(**env) -> a ready `nojoin-backend` process on the test module's database
+    and storage (its built-in auth accepts `create_user` tokens), with this module's job
+    settings; dispatch as in `job_settings` unless NOJOIN_JOB_DISPATCH is given."""
+    started: list[BackendProcess] = []
+
+    def start(**env: str) -> BackendProcess:
+        values = {
+            "NOJOIN_BUILTIN_AUTH": "true",
+            "NOJOIN_JOB_DISPATCH": job_settings.job_dispatch,
+            "NOJOIN_JOB_REDISPATCH_SECONDS": str(job_settings.job_redispatch_seconds),
+            **env,
+        }
+        b = BackendProcess(
+            worker_env(runtime, job_settings, **values), tmp_path / f"backend{len(started)}.log"
+        )
+        started.append(b)
+        return b.wait_ready()
+
+    yield start
+    for b in started:
+        b.stop()

@@ -1,6 +1,6 @@
 """JobProcessor's failure paths in-process (real storage, real engine's input checks): bad
-inputs fail at once with a clear message and bill nothing; the CLI refuses to start without
-its database."""
+inputs fail at once with a clear message and bill nothing; a job claimed while the worker
+shuts down goes straight back; the CLI refuses to start without its database."""
 
 from __future__ import annotations
 
@@ -84,6 +84,37 @@ def test_bad_jobs_fail_at_once_without_billing(
     assert row["status"] == "FAILED" and row["attempts"] == 1 and row["usage"] == 0
     assert needle in row["error"] and row["error"]
     assert processor.run_job(job_id) is None  # finished: nothing to claim
+
+
+def test_a_job_claimed_while_the_worker_closes_goes_straight_back(
+    runtime: Runtime, create_user: Any
+) -> None:
+    """SIGTERM can land while a claim is in flight: the claimed job must not then run to the
+    end in a worker that is shutting down, but return to the queue, no attempt counted."""
+
+    def no_engine() -> Any:
+        raise AssertionError("a closing worker must not start the engine")
+
+    settings = JobSettings(job_lease_seconds=30, job_heartbeat_seconds=0.2)
+    closing = JobProcessor(
+        JobQueue(runtime.db, settings),
+        runtime.storage,
+        settings,
+        worker_id="closing",
+        engine_factory=no_engine,
+    )
+    job_id = queued_job(runtime, create_user().id, b"RIFF")
+    closing.close()
+    assert not closing.run_next()  # a closed worker claims nothing more ...
+    assert status(runtime, job_id)["status"] == "QUEUED"
+    assert closing.run_job(job_id) == "QUEUED"  # ... and hands back one it was sent
+    row = status(runtime, job_id)
+    assert row["status"] == "QUEUED" and row["attempts"] == 0 and row["usage"] == 0
+    with runtime.db.transaction() as conn:
+        events = conn.execute(
+            "SELECT event, detail FROM public.job_events WHERE job_id = %s", (job_id,)
+        ).fetchall()
+    assert [(e["event"], e["detail"]) for e in events] == [("requeued", "worker shut down")]
 
 
 def test_worker_cli_needs_a_database() -> None:

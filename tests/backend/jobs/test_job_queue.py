@@ -269,11 +269,18 @@ def test_backoff_grows_exponentially_and_is_capped(runtime: Runtime, user: Any) 
 
 def test_permanent_failure_and_release(runtime: Runtime, queue: JobQueue, user: Any) -> None:
     job = add_job(runtime, user.id)
+    later = add_job(runtime, user.id)
     lease = queue.claim_next("w")
-    assert lease is not None
+    assert lease is not None and lease.job_id == job
     assert queue.release(lease)  # shutdown: back at once, attempt not counted
     r = row(runtime, job)
     assert r["status"] == "QUEUED" and r["attempts"] == 0
+    # ... and in its old place in the line: a worker's restart does not send it to the back.
+    lease = queue.claim_next("w")
+    assert lease is not None and lease.job_id == job
+    assert queue.release(lease)
+    with runtime.db.transaction() as conn:
+        conn.execute("DELETE FROM public.jobs WHERE id = %s", (later,))
     lease = queue.claim_next("w")
     assert lease is not None
     assert queue.fail(lease, "not audio", retryable=False) == "FAILED"

@@ -79,6 +79,7 @@ def test_submit_then_status(
         "progress": 0.0,
         "error": None,
         "result": None,
+        "stage": None,
     }
     row = next(r for r in job_rows(runtime, alice.id) if str(r["id"]) == job_id)
     assert row["kind"] == "transcribe" and row["params"] == {"model": "tiny.en", "diarize": False}
@@ -335,3 +336,47 @@ def test_long_poll_returns_when_the_job_changes(
     assert (
         http.get(f"{JOBS}/{job_id}", params={"wait": 31}, headers=user.headers).status_code == 422
     )
+
+
+def test_status_names_the_workers_stage_and_a_stage_change_ends_a_long_poll(
+    http: httpx.Client,
+    runtime: Runtime,
+    job_settings: JobSettings,
+    create_user: Any,
+    tiny_meeting: SynthMeeting,
+) -> None:
+    """The desktop shows which step the server is at (loading the model, finding speakers,
+    ...), not "transcribing" throughout: the status answer carries the worker's stage."""
+    import threading
+    import time
+
+    user = create_user()
+    job_id = submit(http, user, tiny_meeting.path).json()["job_id"]
+    url = f"{JOBS}/{job_id}"
+    queue = JobQueue(runtime.db, job_settings)
+    lease = queue.claim_job(uuid.UUID(job_id), "w")
+    assert lease is not None
+    body = http.get(url, headers=user.headers).json()
+    assert body["status"] == "PROCESSING" and body["stage"] == "starting"
+    assert {"job_id", "status", "progress", "error", "result"} <= set(body)  # the SPEC's keys
+
+    assert queue.heartbeat(lease, progress=0.3, stage="transcribing").held
+    assert http.get(url, headers=user.headers).json()["stage"] == "transcribing"
+
+    # Only the stage changes (same progress): a held status request answers with it at once.
+    def next_stage() -> None:
+        time.sleep(0.5)
+        queue.heartbeat(lease, progress=0.3, stage="diarizing")
+
+    changer = threading.Thread(target=next_stage)
+    changer.start()
+    t0 = time.monotonic()
+    r = http.get(url, params={"wait": 20}, headers=user.headers)
+    changer.join(timeout=30)
+    body = r.json()
+    assert body["stage"] == "diarizing" and body["progress"] == 0.3
+    assert time.monotonic() - t0 < 10
+
+    assert queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+    body = http.get(url, headers=user.headers).json()
+    assert body["status"] == "COMPLETED" and body["stage"] == "done"
