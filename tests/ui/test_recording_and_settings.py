@@ -14,11 +14,15 @@ from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from ui_support import FakeRecorder, Harness, error_boxes, write_wav
 
+from nojoin import paths
+from nojoin.app import startup_tasks
+from nojoin.audio.recovery import find_interrupted
 from nojoin.config import LocalConfigRepository, Theme
 from nojoin.models import MeetingStatus
-from nojoin.ui import theme
+from nojoin.ui import formatting, theme
 from nojoin.ui.recording import level_fraction
 from nojoin.ui.settings_dialog import SettingsDialog
+from tests.audio.test_recovery import crashed_recording
 
 
 def test_record_pause_resume_stop(harness: Harness, qtbot: Any) -> None:
@@ -239,3 +243,37 @@ def test_warm_up_preloads_the_engine_client_but_not_the_engine(tmp_path: Path) -
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False 4 []"
+
+
+def test_startup_recovers_an_interrupted_recording_into_the_list(
+    harness: Harness, qtbot: Any
+) -> None:
+    # A recorder killed mid-recording: a partial WAV whose header still says "no data", and
+    # its journal entry, written the way the recorder writes them.
+    crashed_recording(paths.audio_dir(), 4.0)
+    startup_tasks(harness.app)  # what run() does once the window is up
+
+    model = harness.window.library_panel.model
+    assert model.rowCount() == 1
+    row = [model.index(0, c).data() for c in range(model.columnCount())]
+    # Titled as `nojoin record` titles what it recovers (tests/audio/test_recovery.py).
+    assert row[0] == "Wednesday afternoon meeting"
+    assert row[2] == "4 s"
+    assert row[3] == formatting.STATUS_LABELS[MeetingStatus.RECORDED]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.duration == pytest.approx(4.0, abs=1e-3)
+    assert Path(meeting.audio_path or "") == paths.audio_dir() / "meeting.wav"
+    assert "Recovered 1 recording" in harness.window.statusBar().currentMessage()
+
+    # The repaired file plays, with its real length.
+    harness.window.open_meeting(meeting.id)
+    bar = harness.window.meeting_view.player_bar
+    assert bar.play_button.isEnabled()
+    qtbot.waitUntil(lambda: abs(bar.player.duration() - 4000) < 50, timeout=5000)
+    assert bar.time_label.text() == "00:00 / 00:04"
+
+    # Recovered once: the next start finds nothing left to recover.
+    assert find_interrupted() == []
+    startup_tasks(harness.app)
+    assert len(harness.library.list_meetings()) == 1
