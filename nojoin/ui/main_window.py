@@ -51,7 +51,7 @@ from nojoin.processing.strategies.base import (
     ProgressCallback,
 )
 from nojoin.processing.strategies.remote_errors import RemoteError
-from nojoin.ui import theme
+from nojoin.ui import formatting, theme
 from nojoin.ui.errors import RemoteFailureBox, show_error
 from nojoin.ui.library_view import LibraryPanel
 from nojoin.ui.meeting_view import MeetingView
@@ -557,12 +557,13 @@ class MainWindow(QMainWindow):
     def _update_work_label(self) -> None:
         parts: list[str] = []
         state = self.recorder.state
-        if state in ("starting", "recording", "paused", "stopping"):
+        if self.recorder.is_active():
             parts.append(
                 {
                     "starting": "Starting recording…",
                     "recording": "● Recording",
                     "paused": "Recording paused",
+                    "failed": "Saving recording…",
                     "stopping": "Saving recording…",
                 }[state]
             )
@@ -644,7 +645,20 @@ class MainWindow(QMainWindow):
             return
         self.library_panel.refresh()
         self.open_meeting(meeting.id)
-        self.statusBar().showMessage(f"Saved “{meeting.title}”.", 5000)
+        if self.recorder.stopped_by_failure:
+            why = (
+                "its devices were lost"
+                if getattr(result, "lost_sources", ())
+                else "its audio could not be written"
+            )
+            length = formatting.clock(float(getattr(result, "duration", 0.0)))
+            self.statusBar().showMessage(
+                f"The recording stopped because {why}; what was recorded ({length}) is saved "
+                f"as “{meeting.title}”.",
+                30_000,
+            )
+        else:
+            self.statusBar().showMessage(f"Saved “{meeting.title}”.", 5000)
         if self.config.settings.auto_process:
             self.process_meeting(meeting.id)
 
@@ -703,7 +717,11 @@ class MainWindow(QMainWindow):
         return bool(ok)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.recorder.is_active():
+        if self.recorder.state in ("failed", "stopping"):
+            # Nothing left to decide: a failed recording cannot go on, and its audio is saved
+            # as a meeting (as after Stop); shutdown() waits for the save to finish.
+            self.recorder.stop()
+        elif self.recorder.is_active():
             answer = QMessageBox.question(
                 self,
                 "Recording in progress",

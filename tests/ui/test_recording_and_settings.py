@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
-from ui_support import FakeRecorder, Harness, error_boxes, write_wav
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from ui_support import Boxes, FakeRecorder, Harness, error_boxes, write_wav
 
 from nojoin import paths
 from nojoin.app import startup_tasks
+from nojoin.audio.recorder import Source
 from nojoin.audio.recovery import find_interrupted
 from nojoin.config import LocalConfigRepository, Theme
 from nojoin.models import MeetingStatus
@@ -87,6 +88,74 @@ def test_recording_that_cannot_start_says_why(
     assert "Plug one in" in error_boxes()[0].informativeText()
     assert harness.window.record_controls.record_button.isEnabled()
     error_boxes()[0].close()
+
+
+def test_recording_whose_devices_are_lost_is_saved(
+    harness: Harness, qtbot: Any, boxes: Boxes
+) -> None:
+    harness.app.config.update(auto_process=False)
+    adapter, window = harness.app.recorder, harness.window
+    adapter.start()
+    qtbot.waitUntil(lambda: adapter.state == "recording", timeout=5000)
+    rec = harness.recorders[0]
+
+    # One device gone: said in the status bar, the other keeps recording.
+    rec.lose(Source.MIC)
+    qtbot.waitUntil(
+        lambda: "microphone device" in window.statusBar().currentMessage(), timeout=3000
+    )
+    assert adapter.state == "recording" and harness.library.list_meetings() == []
+
+    # Both gone: the recording failed, and what it holds is saved without waiting for Stop.
+    rec.lose(Source.SYSTEM)
+    qtbot.waitUntil(lambda: window.meeting_view.meeting_id is not None, timeout=5000)
+    assert rec.calls == ["start", "stop"]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.title == "Recorded standup" and meeting.audio_path == str(harness.wav)
+    assert window.meeting_view.meeting_id == meeting.id
+    assert window.library_panel.model.rowCount() == 1
+    message = window.statusBar().currentMessage()
+    assert "devices were lost" in message and "(00:12) is saved as “Recorded standup”" in message
+    (box,) = error_boxes()
+    assert "Every recording device is gone" in box.informativeText()
+    box.close()
+    qtbot.waitUntil(lambda: adapter.state == "idle", timeout=3000)
+    assert window.record_controls.record_button.isEnabled() and not adapter.is_active()
+    assert harness.app.queue.items == []  # auto-process is off
+
+
+def test_closing_the_window_saves_a_recording_whose_devices_were_lost(
+    harness: Harness, qtbot: Any, boxes: Boxes
+) -> None:
+    harness.app.config.update(auto_process=False)
+    adapter, window = harness.app.recorder, harness.window
+    window.show()
+    adapter.start()
+    qtbot.waitUntil(lambda: adapter.state == "recording", timeout=5000)
+    rec = harness.recorders[0]
+
+    # While recording, closing asks first; Cancel keeps both the window and the recording.
+    boxes.answer = QMessageBox.StandardButton.Cancel
+    window.close()
+    assert len(boxes.questions) == 1 and "recording is running" in boxes.questions[0]
+    assert window.isVisible() and adapter.state == "recording"
+
+    # Every device lost, and the window closed before anything else happens.
+    rec.lose(Source.MIC, on_thread=False)
+    rec.lose(Source.SYSTEM, on_thread=False)
+    assert adapter.state == "failed" and adapter.is_active()
+    for box in error_boxes():
+        box.close()
+    window.close()
+    assert not window.isVisible()
+    assert len(boxes.questions) == 1  # nothing to decide: it is saved, not asked about
+    assert rec.calls == ["start", "stop"]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.audio_path == str(harness.wav) and meeting.duration == pytest.approx(12.5)
+    qtbot.waitUntil(lambda: adapter.state == "idle", timeout=3000)
+    assert rec.calls == ["start", "stop"]  # saved once
 
 
 def test_settings_round_trip_through_the_repository(harness: Harness, qtbot: Any) -> None:
