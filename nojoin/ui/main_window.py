@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QMimeData, QMimeDatabase, QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -76,10 +76,33 @@ log = logging.getLogger(__name__)
 Importer = Callable[[Path, ProgressCallback, CancelToken], Meeting]
 """Checks and copies one file into the library and returns its new meeting (runs off the UI thread)."""
 
+# The usual suspects, offered by the Import dialog; any other file FFmpeg reads can still be
+# chosen there ("All files"), or dropped when its type is audio or video (`looks_importable`).
+AUDIO_EXTENSIONS = tuple("wav mp3 m4a aac flac ogg opus wma webm mp4 mkv mov avi".split())
 AUDIO_FILTER = (
-    "Audio and video (*.wav *.mp3 *.m4a *.aac *.flac *.ogg *.opus *.wma *.webm *.mp4 *.mkv *.mov "
-    "*.avi);;All files (*)"
+    "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
 )
+
+
+def looks_importable(path: Path) -> bool:
+    """Whether a dropped file looks like audio or video: by its name, since the importer decodes
+    the whole file anyway (and says clearly when it is not audio after all)."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS:
+        return True
+    mime = QMimeDatabase().mimeTypeForFile(str(path), QMimeDatabase.MatchMode.MatchExtension)
+    return mime.name().startswith(("audio/", "video/"))
+
+
+def dropped_files(mime: QMimeData) -> tuple[list[Path], list[Path]]:
+    """The local files of a drag that look importable, and the other local paths (folders,
+    documents...). Non-file URLs (web links) are in neither."""
+    local = (
+        [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+    )
+    files = [p for p in local if looks_importable(p)]
+    return files, [p for p in local if p not in files]
 
 
 class CloudLink(CloudState, Protocol):
@@ -620,17 +643,25 @@ class MainWindow(QMainWindow):
             self.show_error(exc, headline=f"{name} could not be imported.")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        # Refused drags show the "no drop" cursor, rather than an error after the drop.
+        files, _others = dropped_files(event.mimeData())
+        if files:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        files = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        files = [f for f in files if f.is_file()]
-        if files:
-            event.acceptProposedAction()
-            self.import_files(files)
+        files, others = dropped_files(event.mimeData())
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.import_files(files)
+        if others:
+            names = ", ".join(p.name for p in others[:3]) + ("…" if len(others) > 3 else "")
+            self.statusBar().showMessage(
+                f"Not imported (not audio or video files): {names}.", 10_000
+            )
 
     # ------------------------------------------------------------- recording
     @Slot(object)
