@@ -315,6 +315,9 @@ class MainWindow(QMainWindow):
 
         for fmt in FORMATS:
             export_menu.addAction(f"{fmt.upper()}…", self.meeting_view.exporter(fmt))
+        # Like the meeting's Export button: only with a transcript to export.
+        self._set_export_enabled(False)
+        self.meeting_view.exportable_changed.connect(self._set_export_enabled)
         file_menu.addSeparator()
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
@@ -323,7 +326,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # The standard Quit key is empty on Windows and some Linux desktops.
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcuts(quit_keys or [QKeySequence("Ctrl+Q")])
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -343,6 +348,12 @@ class MainWindow(QMainWindow):
         logs = QAction("Open &Logs Folder", self)
         logs.triggered.connect(self.open_logs_folder)
         self.help_menu.addAction(logs)
+
+    @Slot(bool)
+    def _set_export_enabled(self, enabled: bool) -> None:
+        self.export_menu.menuAction().setEnabled(enabled)
+        for action in self.export_menu.actions():
+            action.setEnabled(enabled)
 
     def _wire(self) -> None:
         lp, mv, q = self.library_panel, self.meeting_view, self.queue
@@ -727,15 +738,23 @@ class MainWindow(QMainWindow):
         return show_error(self, exc, headline=headline)
 
     @Slot()
-    def about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Nojoin",
+    def about(self) -> QMessageBox:
+        """The About box (non-blocking, like the error boxes; deleted when closed)."""
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle("About Nojoin")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
             f"<h3>Nojoin {__version__}</h3>"
             "<p>Records meetings (microphone and system audio), transcribes them and tells "
             "who spoke when — on your own computer.</p>"
-            f"<p>Your meetings are stored in:<br><code>{paths.data_dir()}</code></p>",
+            f"<p>Your meetings are stored in:<br><code>{paths.data_dir()}</code></p>"
         )
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     @Slot()
     def open_logs_folder(self) -> bool:
