@@ -211,8 +211,9 @@ def build(
 
 
 def recover_recordings(library: Library) -> list[Meeting]:
-    """Turn recordings a crash interrupted into library meetings."""
-    from nojoin.audio.recovery import find_interrupted, recover
+    """Turn recordings a crash interrupted into library meetings (titled and stored as
+    `nojoin record` stores the ones it recovers: `save_recovered`)."""
+    from nojoin.audio.recovery import find_interrupted, recover, save_recovered
 
     meetings: list[Meeting] = []
     for entry in find_interrupted():
@@ -223,13 +224,7 @@ def recover_recordings(library: Library) -> list[Meeting]:
             continue
         if rec.path is None:
             continue
-        meeting = library.add_meeting(
-            f"{rec.title} (recovered)",
-            audio_path=rec.path,
-            duration=rec.duration,
-            created_at=rec.started_at,
-        )
-        meetings.append(meeting)
+        meetings.append(save_recovered(library, rec))
     return meetings
 
 

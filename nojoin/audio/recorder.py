@@ -546,8 +546,8 @@ class Recorder:
                         self._file.flush()
                         self._emit(
                             "error",
-                            "Every recording device is gone; the recording so "
-                            "far is kept. Stop to save it.",
+                            "Every recording device is gone, so the recording stopped. "
+                            "What was recorded so far is kept.",
                         )
                         self._set_state(RecorderState.FAILED)
                         return

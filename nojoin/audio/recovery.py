@@ -18,10 +18,14 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from nojoin import sidecars
 from nojoin.errors import AudioError
+from nojoin.models import Meeting, MeetingStatus
+
+if TYPE_CHECKING:  # the recorder imports this module (and numpy, which start-up avoids)
+    from nojoin.audio.recorder import MeetingStore
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,25 @@ def recover(entry: JournalEntry) -> RecoveredRecording:
     duration = frames / entry.samplerate
     log.info("recovered interrupted recording %s (%.1f s)", target, duration)
     return RecoveredRecording(target, duration, started, entry.title)
+
+
+def save_recovered(store: MeetingStore, rec: RecoveredRecording) -> Meeting:
+    """Add a recording rescued after a crash to the library, as a clean stop would have.
+
+    `nojoin record` and the app's start-up both call this, so a recovered meeting looks the
+    same whichever found it: the title the recorder gave it (no "recovered" marker: it is the
+    same meeting, and the title ends up in exports), status `recorded`, and the time the
+    recording started. The callers tell the user that it was recovered.
+    """
+    if rec.path is None:
+        raise ValueError("nothing was recorded, so there is no meeting to add")
+    return store.add_meeting(
+        rec.title,
+        audio_path=rec.path,
+        duration=rec.duration,
+        status=MeetingStatus.RECORDED,
+        created_at=rec.started_at,
+    )
 
 
 def repair_wav(path: Path) -> int:

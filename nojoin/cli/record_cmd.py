@@ -72,7 +72,7 @@ def _fmt(seconds: float) -> str:
 
 def recover_interrupted(add_to_library: bool = True) -> int:
     """Recover recordings a crash interrupted; report each on stderr. Returns how many."""
-    from nojoin.audio.recovery import find_interrupted, recover
+    from nojoin.audio.recovery import find_interrupted, recover, save_recovered
 
     entries = find_interrupted()
     if not entries:
@@ -92,16 +92,8 @@ def recover_interrupted(add_to_library: bool = True) -> int:
             count += 1
             line = f"Recovered an interrupted recording: {rec.path} ({_fmt(rec.duration)})"
             if lib is not None:
-                from nojoin.models import MeetingStatus
-
-                m = lib.add_meeting(
-                    rec.title,
-                    audio_path=rec.path,
-                    duration=rec.duration,
-                    status=MeetingStatus.RECORDED,
-                    created_at=rec.started_at,
-                )
-                line += f" as meeting {m.id}"
+                m = save_recovered(lib, rec)
+                line += f" as meeting {m.id} '{m.title}'"
             _err(line)
     finally:
         if lib is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QMimeData, QMimeDatabase, QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -51,7 +51,7 @@ from nojoin.processing.strategies.base import (
     ProgressCallback,
 )
 from nojoin.processing.strategies.remote_errors import RemoteError
-from nojoin.ui import theme
+from nojoin.ui import formatting, theme
 from nojoin.ui.errors import RemoteFailureBox, show_error
 from nojoin.ui.library_view import LibraryPanel
 from nojoin.ui.meeting_view import MeetingView
@@ -76,10 +76,33 @@ log = logging.getLogger(__name__)
 Importer = Callable[[Path, ProgressCallback, CancelToken], Meeting]
 """Checks and copies one file into the library and returns its new meeting (runs off the UI thread)."""
 
+# The usual suspects, offered by the Import dialog; any other file FFmpeg reads can still be
+# chosen there ("All files"), or dropped when its type is audio or video (`looks_importable`).
+AUDIO_EXTENSIONS = tuple("wav mp3 m4a aac flac ogg opus wma webm mp4 mkv mov avi".split())
 AUDIO_FILTER = (
-    "Audio and video (*.wav *.mp3 *.m4a *.aac *.flac *.ogg *.opus *.wma *.webm *.mp4 *.mkv *.mov "
-    "*.avi);;All files (*)"
+    "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
 )
+
+
+def looks_importable(path: Path) -> bool:
+    """Whether a dropped file looks like audio or video: by its name, since the importer decodes
+    the whole file anyway (and says clearly when it is not audio after all)."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS:
+        return True
+    mime = QMimeDatabase().mimeTypeForFile(str(path), QMimeDatabase.MatchMode.MatchExtension)
+    return mime.name().startswith(("audio/", "video/"))
+
+
+def dropped_files(mime: QMimeData) -> tuple[list[Path], list[Path]]:
+    """The local files of a drag that look importable, and the other local paths (folders,
+    documents...). Non-file URLs (web links) are in neither."""
+    local = (
+        [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+    )
+    files = [p for p in local if looks_importable(p)]
+    return files, [p for p in local if p not in files]
 
 
 class CloudLink(CloudState, Protocol):
@@ -292,6 +315,9 @@ class MainWindow(QMainWindow):
 
         for fmt in FORMATS:
             export_menu.addAction(f"{fmt.upper()}…", self.meeting_view.exporter(fmt))
+        # Like the meeting's Export button: only with a transcript to export.
+        self._set_export_enabled(False)
+        self.meeting_view.exportable_changed.connect(self._set_export_enabled)
         file_menu.addSeparator()
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
@@ -300,7 +326,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # The standard Quit key is empty on Windows and some Linux desktops.
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcuts(quit_keys or [QKeySequence("Ctrl+Q")])
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -320,6 +348,12 @@ class MainWindow(QMainWindow):
         logs = QAction("Open &Logs Folder", self)
         logs.triggered.connect(self.open_logs_folder)
         self.help_menu.addAction(logs)
+
+    @Slot(bool)
+    def _set_export_enabled(self, enabled: bool) -> None:
+        self.export_menu.menuAction().setEnabled(enabled)
+        for action in self.export_menu.actions():
+            action.setEnabled(enabled)
 
     def _wire(self) -> None:
         lp, mv, q = self.library_panel, self.meeting_view, self.queue
@@ -557,12 +591,13 @@ class MainWindow(QMainWindow):
     def _update_work_label(self) -> None:
         parts: list[str] = []
         state = self.recorder.state
-        if state in ("starting", "recording", "paused", "stopping"):
+        if self.recorder.is_active():
             parts.append(
                 {
                     "starting": "Starting recording…",
                     "recording": "● Recording",
                     "paused": "Recording paused",
+                    "failed": "Saving recording…",
                     "stopping": "Saving recording…",
                 }[state]
             )
@@ -619,17 +654,25 @@ class MainWindow(QMainWindow):
             self.show_error(exc, headline=f"{name} could not be imported.")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        # Refused drags show the "no drop" cursor, rather than an error after the drop.
+        files, _others = dropped_files(event.mimeData())
+        if files:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        files = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        files = [f for f in files if f.is_file()]
-        if files:
-            event.acceptProposedAction()
-            self.import_files(files)
+        files, others = dropped_files(event.mimeData())
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.import_files(files)
+        if others:
+            names = ", ".join(p.name for p in others[:3]) + ("…" if len(others) > 3 else "")
+            self.statusBar().showMessage(
+                f"Not imported (not audio or video files): {names}.", 10_000
+            )
 
     # ------------------------------------------------------------- recording
     @Slot(object)
@@ -644,7 +687,20 @@ class MainWindow(QMainWindow):
             return
         self.library_panel.refresh()
         self.open_meeting(meeting.id)
-        self.statusBar().showMessage(f"Saved “{meeting.title}”.", 5000)
+        if self.recorder.stopped_by_failure:
+            why = (
+                "its devices were lost"
+                if getattr(result, "lost_sources", ())
+                else "its audio could not be written"
+            )
+            length = formatting.clock(float(getattr(result, "duration", 0.0)))
+            self.statusBar().showMessage(
+                f"The recording stopped because {why}; what was recorded ({length}) is saved "
+                f"as “{meeting.title}”.",
+                30_000,
+            )
+        else:
+            self.statusBar().showMessage(f"Saved “{meeting.title}”.", 5000)
         if self.config.settings.auto_process:
             self.process_meeting(meeting.id)
 
@@ -682,15 +738,23 @@ class MainWindow(QMainWindow):
         return show_error(self, exc, headline=headline)
 
     @Slot()
-    def about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Nojoin",
+    def about(self) -> QMessageBox:
+        """The About box (non-blocking, like the error boxes; deleted when closed)."""
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle("About Nojoin")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
             f"<h3>Nojoin {__version__}</h3>"
             "<p>Records meetings (microphone and system audio), transcribes them and tells "
             "who spoke when — on your own computer.</p>"
-            f"<p>Your meetings are stored in:<br><code>{paths.data_dir()}</code></p>",
+            f"<p>Your meetings are stored in:<br><code>{paths.data_dir()}</code></p>"
         )
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     @Slot()
     def open_logs_folder(self) -> bool:
@@ -703,7 +767,11 @@ class MainWindow(QMainWindow):
         return bool(ok)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.recorder.is_active():
+        if self.recorder.state in ("failed", "stopping"):
+            # Nothing left to decide: a failed recording cannot go on, and its audio is saved
+            # as a meeting (as after Stop); shutdown() waits for the save to finish.
+            self.recorder.stop()
+        elif self.recorder.is_active():
             answer = QMessageBox.question(
                 self,
                 "Recording in progress",

@@ -83,6 +83,8 @@ class MeetingView(QWidget):
         deleted(int): the meeting was deleted.
         process_requested(int): process with the current settings.
         reprocess_requested(int): ask for other settings, then process.
+        exportable_changed(bool): whether there is a transcript to export (none shown, or no
+            transcript yet: False).
         error(BaseException): something failed; the main window shows it.
     """
 
@@ -90,6 +92,7 @@ class MeetingView(QWidget):
     deleted = Signal(int)
     process_requested = Signal(int)
     reprocess_requested = Signal(int)
+    exportable_changed = Signal(bool)
     error = Signal(object)
 
     def __init__(
@@ -290,6 +293,7 @@ class MeetingView(QWidget):
             self._meeting = None
             self.model.set_transcript([], {})
             self.setEnabled(False)
+            self._set_exportable(False)
             return
         try:
             meeting = self._library.get_meeting(meeting_id)
@@ -412,8 +416,16 @@ class MeetingView(QWidget):
                 if m.status is not MeetingStatus.PROCESSED
                 else "No speech was found in this recording."
             )
-        self.export_button.setEnabled(has)
+        self._set_exportable(has)
         self._fill_speakers()
+
+    def _set_exportable(self, exportable: bool) -> None:
+        self.export_button.setEnabled(exportable)
+        self.exportable_changed.emit(exportable)
+
+    def can_export(self) -> bool:
+        """A meeting with a transcript is shown."""
+        return self._meeting is not None and self.export_button.isEnabled()
 
     def _update_speaker_buttons(self) -> None:
         has = self.selected_speaker() is not None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -74,6 +74,10 @@ class _Listener:
 class RecorderAdapter(QObject):
     """Runs one recording at a time.
 
+    A recording that fails (every device lost, or the file cannot be written) is stopped and
+    saved right away, as `nojoin record` does: what was recorded becomes a meeting, and
+    `stopped_by_failure` tells the `finished` handler why it ended.
+
     Signals:
         state_changed(str): idle, starting, recording, paused, stopping, stopped, failed.
         levels_changed(float, float, float): mic RMS, system RMS (0..1), seconds recorded.
@@ -95,18 +99,36 @@ class RecorderAdapter(QObject):
         self._factory = factory
         self._recorder: RecorderLike | None = None
         self._state = "idle"
+        self._stopped_by_failure = False
         self.state_changed.connect(self._remember_state)
 
     @property
     def state(self) -> str:
         return self._state
 
+    @property
+    def stopped_by_failure(self) -> bool:
+        """Whether the current (or last) recording ended because it failed, not by Stop."""
+        return self._stopped_by_failure
+
     def is_active(self) -> bool:
-        return self._state in ("starting", "recording", "paused", "stopping")
+        """A recording exists whose audio is not saved yet (failed ones included: their audio
+        is kept until stop() saves it)."""
+        return self._state in ("starting", "recording", "paused", "failed", "stopping")
 
     @Slot(str)
     def _remember_state(self, state: str) -> None:
         self._state = state
+        if state == "failed":
+            self._stopped_by_failure = True
+            # Not stop() from here: the other slots of this same signal must see "failed"
+            # before they see "stopping".
+            QTimer.singleShot(0, self, self._save_failed)
+
+    @Slot()
+    def _save_failed(self) -> None:
+        if self._state == "failed":  # not already being saved (e.g. by closing the window)
+            self.stop()
 
     def start(self) -> None:
         if self.is_active():
@@ -117,6 +139,7 @@ class RecorderAdapter(QObject):
             self.start_failed.emit(exc)
             return
         self._recorder = recorder
+        self._stopped_by_failure = False
         self._state = "starting"
         self.state_changed.emit("starting")
 

@@ -11,14 +11,19 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
-from ui_support import FakeRecorder, Harness, error_boxes, write_wav
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from ui_support import Boxes, FakeRecorder, Harness, error_boxes, write_wav
 
+from nojoin import paths
+from nojoin.app import startup_tasks
+from nojoin.audio.recorder import Source
+from nojoin.audio.recovery import find_interrupted
 from nojoin.config import LocalConfigRepository, Theme
 from nojoin.models import MeetingStatus
-from nojoin.ui import theme
+from nojoin.ui import formatting, theme
 from nojoin.ui.recording import level_fraction
 from nojoin.ui.settings_dialog import SettingsDialog
+from tests.audio.test_recovery import crashed_recording
 
 
 def test_record_pause_resume_stop(harness: Harness, qtbot: Any) -> None:
@@ -83,6 +88,74 @@ def test_recording_that_cannot_start_says_why(
     assert "Plug one in" in error_boxes()[0].informativeText()
     assert harness.window.record_controls.record_button.isEnabled()
     error_boxes()[0].close()
+
+
+def test_recording_whose_devices_are_lost_is_saved(
+    harness: Harness, qtbot: Any, boxes: Boxes
+) -> None:
+    harness.app.config.update(auto_process=False)
+    adapter, window = harness.app.recorder, harness.window
+    adapter.start()
+    qtbot.waitUntil(lambda: adapter.state == "recording", timeout=5000)
+    rec = harness.recorders[0]
+
+    # One device gone: said in the status bar, the other keeps recording.
+    rec.lose(Source.MIC)
+    qtbot.waitUntil(
+        lambda: "microphone device" in window.statusBar().currentMessage(), timeout=3000
+    )
+    assert adapter.state == "recording" and harness.library.list_meetings() == []
+
+    # Both gone: the recording failed, and what it holds is saved without waiting for Stop.
+    rec.lose(Source.SYSTEM)
+    qtbot.waitUntil(lambda: window.meeting_view.meeting_id is not None, timeout=5000)
+    assert rec.calls == ["start", "stop"]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.title == "Recorded standup" and meeting.audio_path == str(harness.wav)
+    assert window.meeting_view.meeting_id == meeting.id
+    assert window.library_panel.model.rowCount() == 1
+    message = window.statusBar().currentMessage()
+    assert "devices were lost" in message and "(00:12) is saved as “Recorded standup”" in message
+    (box,) = error_boxes()
+    assert "Every recording device is gone" in box.informativeText()
+    box.close()
+    qtbot.waitUntil(lambda: adapter.state == "idle", timeout=3000)
+    assert window.record_controls.record_button.isEnabled() and not adapter.is_active()
+    assert harness.app.queue.items == []  # auto-process is off
+
+
+def test_closing_the_window_saves_a_recording_whose_devices_were_lost(
+    harness: Harness, qtbot: Any, boxes: Boxes
+) -> None:
+    harness.app.config.update(auto_process=False)
+    adapter, window = harness.app.recorder, harness.window
+    window.show()
+    adapter.start()
+    qtbot.waitUntil(lambda: adapter.state == "recording", timeout=5000)
+    rec = harness.recorders[0]
+
+    # While recording, closing asks first; Cancel keeps both the window and the recording.
+    boxes.answer = QMessageBox.StandardButton.Cancel
+    window.close()
+    assert len(boxes.questions) == 1 and "recording is running" in boxes.questions[0]
+    assert window.isVisible() and adapter.state == "recording"
+
+    # Every device lost, and the window closed before anything else happens.
+    rec.lose(Source.MIC, on_thread=False)
+    rec.lose(Source.SYSTEM, on_thread=False)
+    assert adapter.state == "failed" and adapter.is_active()
+    for box in error_boxes():
+        box.close()
+    window.close()
+    assert not window.isVisible()
+    assert len(boxes.questions) == 1  # nothing to decide: it is saved, not asked about
+    assert rec.calls == ["start", "stop"]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.audio_path == str(harness.wav) and meeting.duration == pytest.approx(12.5)
+    qtbot.waitUntil(lambda: adapter.state == "idle", timeout=3000)
+    assert rec.calls == ["start", "stop"]  # saved once
 
 
 def test_settings_round_trip_through_the_repository(harness: Harness, qtbot: Any) -> None:
@@ -239,3 +312,37 @@ def test_warm_up_preloads_the_engine_client_but_not_the_engine(tmp_path: Path) -
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False 4 []"
+
+
+def test_startup_recovers_an_interrupted_recording_into_the_list(
+    harness: Harness, qtbot: Any
+) -> None:
+    # A recorder killed mid-recording: a partial WAV whose header still says "no data", and
+    # its journal entry, written the way the recorder writes them.
+    crashed_recording(paths.audio_dir(), 4.0)
+    startup_tasks(harness.app)  # what run() does once the window is up
+
+    model = harness.window.library_panel.model
+    assert model.rowCount() == 1
+    row = [model.index(0, c).data() for c in range(model.columnCount())]
+    # Titled as `nojoin record` titles what it recovers (tests/audio/test_recovery.py).
+    assert row[0] == "Wednesday afternoon meeting"
+    assert row[2] == "4 s"
+    assert row[3] == formatting.STATUS_LABELS[MeetingStatus.RECORDED]
+    (meeting,) = harness.library.list_meetings()
+    assert meeting.status is MeetingStatus.RECORDED
+    assert meeting.duration == pytest.approx(4.0, abs=1e-3)
+    assert Path(meeting.audio_path or "") == paths.audio_dir() / "meeting.wav"
+    assert "Recovered 1 recording" in harness.window.statusBar().currentMessage()
+
+    # The repaired file plays, with its real length.
+    harness.window.open_meeting(meeting.id)
+    bar = harness.window.meeting_view.player_bar
+    assert bar.play_button.isEnabled()
+    qtbot.waitUntil(lambda: abs(bar.player.duration() - 4000) < 50, timeout=5000)
+    assert bar.time_label.text() == "00:00 / 00:04"
+
+    # Recovered once: the next start finds nothing left to recover.
+    assert find_interrupted() == []
+    startup_tasks(harness.app)
+    assert len(harness.library.list_meetings()) == 1

@@ -25,11 +25,12 @@ from nojoin.audio.recorder import (
     Levels,
     RecorderState,
     RecordingResult,
+    Source,
     SourceLevel,
     save_recording,
 )
 from nojoin.cloud.billing_client import AccountStatus
-from nojoin.errors import NojoinError
+from nojoin.errors import AudioError, NojoinError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript
 from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
@@ -209,6 +210,7 @@ class FakeRecorder:
         self.fail = fail
         self.state = RecorderState.IDLE
         self.calls: list[str] = []
+        self.lost: list[Source] = []
         FakeRecorder.instances.append(self)
 
     def _set(self, state: RecorderState) -> None:
@@ -237,8 +239,37 @@ class FakeRecorder:
         t.start()
         t.join()
 
+    def lose(self, source: Source, *, on_thread: bool = True) -> None:
+        """A device is unplugged: what the writer thread reports (with the real recorder's
+        messages); once both are gone the recording FAILED and waits for stop() to save it.
+        `on_thread=False` reports from the calling thread, so the adapter has seen it when
+        this returns."""
+
+        def report() -> None:
+            self.lost.append(source)
+            self.listener.device_lost(
+                source,
+                f"The {source.label} device stopped working (it was disconnected). "
+                "What was recorded so far is kept.",
+            )
+            if set(self.lost) == set(Source):
+                self.listener.error(
+                    "Every recording device is gone, so the recording stopped. "
+                    "What was recorded so far is kept."
+                )
+                self._set(RecorderState.FAILED)
+
+        if not on_thread:
+            report()
+            return
+        t = threading.Thread(target=report)
+        t.start()
+        t.join()
+
     def stop(self) -> RecordingResult:
         self.calls.append("stop")
+        if self.state not in (RecorderState.RECORDING, RecorderState.PAUSED, RecorderState.FAILED):
+            raise AudioError("The recorder is not running.")
         now = datetime.now(UTC)
         result = RecordingResult(
             path=self.wav,
@@ -250,7 +281,7 @@ class FakeRecorder:
             gaps=0,
             gap_seconds=0.0,
             drift_corrections=0,
-            lost_sources=(),
+            lost_sources=tuple(self.lost),
             discarded=False,
         )
         meeting = save_recording(self.library, result)
