@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QIcon, QStandardItemModel
+from PySide6.QtGui import QIcon, QResizeEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -91,6 +91,31 @@ def _select(box: QComboBox, value: Any) -> None:
         box.setEditText(str(value))
 
 
+class WrappedNote(QLabel):
+    """A word-wrapped note that keeps the height its text needs at its current width.
+
+    Qt's dialogs do not size themselves by height-for-width, so a wrapped label in a form row
+    got the height of one line and its second line was cut off.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        needed = self.heightForWidth(max(self.width(), 1))
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+
 class ModelPicker(QWidget):
     """An editable model name with a button to pick a model folder."""
 
@@ -147,9 +172,8 @@ class SettingsDialog(QDialog):
         self._cloud = cloud
 
         self.processing = _combo(PROCESSING)
-        self.processing_note = QLabel()
+        self.processing_note = WrappedNote()
         self.processing_note.setObjectName("muted")
-        self.processing_note.setWordWrap(True)
         # A widget, not a bare layout: the form then gives the wrapped note its full height.
         processing_col = QWidget()
         processing_lay = QVBoxLayout(processing_col)
