@@ -178,8 +178,15 @@ class AuthRepository:
         ).fetchone()
         return float(row["age"]) if row and row["age"] is not None else 0.0
 
-    def record_attempt(self, conn: Connection, key: str) -> None:
+    def record_attempt(self, conn: Connection, key: str, *, keep_seconds: int) -> None:
+        """Count one attempt for `key`, and drop every attempt older than any rate-limit window
+        (`keep_seconds`), so the table holds only what a limit can still count."""
         conn.execute("INSERT INTO nojoin_auth.attempts (key) VALUES (%s)", (key,))
+        conn.execute(
+            "DELETE FROM nojoin_auth.attempts"
+            " WHERE attempted_at < now() - make_interval(secs => %s)",
+            (keep_seconds,),
+        )
 
     def clear_attempts(self, conn: Connection, key: str) -> None:
         conn.execute("DELETE FROM nojoin_auth.attempts WHERE key = %s", (key,))

@@ -195,9 +195,14 @@ class AuthService:
                     f"Too many {what}. Try again in {wait}.", retry_after=retry_after, code=code
                 )
 
+    def _record(self, conn: Connection, key: str) -> None:
+        s = self.settings
+        keep = max(s.signin_window_seconds, s.signup_window_seconds, s.recover_window_seconds)
+        self.repo.record_attempt(conn, key, keep_seconds=keep)
+
     def _fail(self, conn: Connection, keys: list[str], error: BackendError) -> BackendError:
         for key in keys:
-            self.repo.record_attempt(conn, key)
+            self._record(conn, key)
         error.keep_changes = True  # the attempt must survive the request's rollback
         return error
 
@@ -221,7 +226,7 @@ class AuthService:
             window=self.settings.signup_window_seconds,
             what="sign-ups from this network",
         )
-        self.repo.record_attempt(conn, ip_key)
+        self._record(conn, ip_key)
         row = self.repo.insert_user(
             conn,
             user_id=uuid.uuid4(),
@@ -328,7 +333,7 @@ class AuthService:
             code="over_email_send_rate_limit",
         )
         for key, _limit in keys:
-            self.repo.record_attempt(conn, key)
+            self._record(conn, key)
         user = self.repo.get_user_by_email(conn, email)
         if user is None:
             return

@@ -130,3 +130,26 @@ def test_reset_mails_are_limited_per_address_and_per_client(
     with pytest.raises(AuthApiError) as err:
         sb.auth.reset_password_for_email(_email())
     assert err.value.status == 429 and err.value.code == "over_email_send_rate_limit"
+
+
+def test_attempts_older_than_every_window_are_purged(
+    client_at: Callable[[], Client], runtime: Runtime
+) -> None:
+    # Rows no limit can count any more (older than the longest window, an hour here) go as
+    # soon as another attempt is recorded, so the table cannot grow without end.
+    with runtime.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO nojoin_auth.attempts (key, attempted_at) VALUES"
+            " ('signup:ip:203.0.113.9', now() - interval '2 hours'),"
+            " ('signup:ip:203.0.113.9', now() - interval '30 minutes')"
+        )
+    client_at().auth.sign_up({"email": _email(), "password": PASSWORD})
+    with runtime.db.transaction() as conn:
+        ages = [
+            r["age"]
+            for r in conn.execute(
+                "SELECT extract(epoch FROM now() - attempted_at) AS age"
+                " FROM nojoin_auth.attempts WHERE key = 'signup:ip:203.0.113.9'"
+            ).fetchall()
+        ]
+    assert len(ages) == 1 and 1700 < ages[0] < 1900  # the 30-minute-old row is still counted
