@@ -105,6 +105,12 @@ class JobQueue:
                 content_type="application/json",
             )
 
+    def add_log(self, lease: Lease, storage_path: str, size: int) -> None:
+        with self.db.transaction() as conn:
+            repo.add_file(
+                conn, lease.job_id, "log", storage_path, size=size, content_type="text/plain"
+            )
+
     def input_path(self, job_id: uuid.UUID) -> str | None:
         with self.db.transaction() as conn:
             return repo.file_path(conn, job_id, "input")

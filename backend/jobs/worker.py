@@ -199,7 +199,10 @@ class JobProcessor:
 
         Once the job is finished its uploaded audio is deleted (the transcript is kept),
         unless NOJOIN_JOB_KEEP_INPUTS is set."""
-        outcome = self._process(lease)
+        with AttemptLog(lease) as attempt_log:
+            outcome = self._process(lease)
+        if outcome != "lost":  # a worker that lost its lease writes nothing, not even a log
+            self._store_log(lease, attempt_log.text(outcome))
         if outcome in FINISHED and not self.settings.job_keep_inputs:
             delete_input(self.queue, self.storage, lease.job_id)
         return outcome
@@ -294,11 +297,67 @@ class JobProcessor:
             ) from None
         return path
 
+    def _store_log(self, lease: Lease, text: str) -> None:
+        """Best effort: the attempt's log for operators (job_files kind `log`)."""
+        data = text.encode("utf-8")
+        name = f"attempt-{lease.job.attempts}-{lease.token.hex[:8]}.log"  # one per claim
+        key = f"{lease.job.user_id}/jobs/{lease.job_id}/{name}"
+        try:
+            self.storage.put(key, io.BytesIO(data))
+            self.queue.add_log(lease, key, len(data))
+        except Exception:
+            logger.warning("could not store the log of job %s", lease.job_id, exc_info=True)
+
     def _store_result(self, lease: Lease, result: dict[str, object]) -> None:
         data = json.dumps(result, ensure_ascii=False).encode("utf-8")
         key = f"{lease.job.user_id}/jobs/{lease.job_id}/result.json"
         self.storage.put(key, io.BytesIO(data))
         self.queue.add_output(lease, key, len(data))
+
+
+class AttemptLog(logging.Handler):
+    """Collects what this thread logs while it processes one job attempt: the worker's own
+    records and the engine's (relayed by the local strategy on the same thread), capped so a
+    chatty engine cannot fill storage. Nothing of the user's audio or transcript is logged."""
+
+    MAX_CHARS = 200_000
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._thread = threading.get_ident()
+        job = lease.job
+        self._lines: list[str] = [
+            f"job {job.id} kind {job.kind} attempt {job.attempts}/{job.max_attempts}"
+            f" worker {lease.worker_id} params {json.dumps(job.params, sort_keys=True)}"
+        ]
+        self._chars = 0
+        self._dropped = 0
+
+    def __enter__(self) -> AttemptLog:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self._thread:
+            return
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        if self._chars + len(line) > self.MAX_CHARS:
+            self._dropped += 1
+            return
+        self._lines.append(line)
+        self._chars += len(line) + 1
+
+    def text(self, outcome: str) -> str:
+        tail = [f"... {self._dropped} more line(s) not kept"] if self._dropped else []
+        return "\n".join([*self._lines, *tail, f"outcome: {outcome}", ""])
 
 
 def delete_input(queue: JobQueue, storage: StorageProvider, job_id: uuid.UUID) -> None:

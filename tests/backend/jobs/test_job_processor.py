@@ -5,6 +5,7 @@ shuts down goes straight back; the CLI refuses to start without its database."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -136,3 +137,44 @@ def test_worker_cli_needs_a_database() -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "NOJOIN_REDIS_URL" in r.stderr
+
+
+def job_logs(runtime: Runtime, job_id: uuid.UUID) -> list[str]:
+    with runtime.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT storage_path, size, content_type FROM public.job_files"
+            " WHERE job_id = %s AND kind = 'log' ORDER BY id",
+            (job_id,),
+        ).fetchall()
+    texts = []
+    for row in rows:
+        assert row["content_type"] == "text/plain"
+        data = b"".join(runtime.storage.iter_bytes(row["storage_path"]))
+        assert len(data) == row["size"]
+        texts.append(data.decode())
+    return texts
+
+
+def test_each_attempt_leaves_its_log_for_operators(
+    runtime: Runtime, processor: JobProcessor, create_user: Any, caplog: Any
+) -> None:
+    # A failed attempt is what an operator has to look into: its log names the job, the
+    # reason and the outcome, and it survives the input's deletion.
+    caplog.set_level(logging.INFO)  # as nojoin-worker runs
+    job_id = queued_job(runtime, create_user().id, None)
+    assert processor.run_job(job_id) == "FAILED"
+    (text,) = job_logs(runtime, job_id)
+    assert str(job_id) in text and "uploaded file for this job is missing" in text
+    assert text.rstrip().endswith("outcome: FAILED")
+
+
+def test_a_job_handed_back_at_shutdown_logs_only_that(runtime: Runtime, create_user: Any) -> None:
+    settings = JobSettings(job_lease_seconds=30, job_heartbeat_seconds=0.2)
+    closing = JobProcessor(
+        JobQueue(runtime.db, settings), runtime.storage, settings, worker_id="closing"
+    )
+    job_id = queued_job(runtime, create_user().id, b"RIFF")
+    closing.close()
+    assert closing.run_job(job_id) == "QUEUED"
+    (text,) = job_logs(runtime, job_id)
+    assert text.rstrip().endswith("outcome: QUEUED")
