@@ -341,14 +341,15 @@ class Library:
         """Delete the meeting; with `delete_audio`, also its audio file and the app's working
         files for it (sidecars), never a file another meeting or a recording still uses."""
         meeting = self.get_meeting(meeting_id)
+        audio = meeting.audio_path if delete_audio else None
+        others: list[str] = []
         with self._tx("delete a meeting") as c:
             c.execute("DELETE FROM meetings WHERE id = ?", (meeting_id,))
-            others = [
-                str(r[0])
-                for r in c.execute("SELECT audio_path FROM meetings WHERE audio_path IS NOT NULL")
-            ]
-        if delete_audio and meeting.audio_path:
-            _delete_audio(Path(meeting.audio_path), others)
+            if audio:  # the other meetings' files, read only when there is audio to delete
+                sql = "SELECT audio_path FROM meetings WHERE audio_path IS NOT NULL"
+                others = [str(r[0]) for r in c.execute(sql)]
+        if audio:
+            _delete_audio(Path(audio), others)
 
     # ------------------------------------------------------------- transcripts
 
