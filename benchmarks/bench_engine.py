@@ -132,7 +132,7 @@ def cold_senko(path: str) -> None:
 
 
 def cold_pipeline(path: str) -> None:
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+    from nojoin.processing.contract import CancelToken, ProcessingOptions
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     with LocalProcessingStrategy() as s:
@@ -149,8 +149,8 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
     import senko
     from faster_whisper import WhisperModel
 
+    from nojoin.processing.contract import CancelToken, ProcessingOptions
     from nojoin.processing.models import resolve_model
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
     from nojoin.processing.transcribe import WhisperTranscriber
 
@@ -266,7 +266,7 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
 
 def bench_long(minutes: float, cache: Path) -> dict[str, Any]:
     """Full pipeline on long meetings; engine RSS sampled over the run."""
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+    from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     out: dict[str, Any] = {}

@@ -210,7 +210,7 @@ def _sign_up(base: str, anon: str) -> str:
 
 
 def bench_e2e(url: str, work: Path) -> dict[str, float]:
-    from nojoin.processing.strategies.base import (
+    from nojoin.processing.contract import (
         CancelToken,
         ProcessingOptions,
         ProcessingStrategy,

@@ -24,7 +24,7 @@ from nojoin import __version__
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.library import Library
 from nojoin.models import Meeting
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     Progress,

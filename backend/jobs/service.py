@@ -29,7 +29,7 @@ from backend.jobs.repository import FINISHED, JobRow
 from backend.jobs.settings import JobSettings
 from backend.jobs.upload import ReceivedUpload, sniff_audio
 from backend.storage.base import StorageProvider
-from nojoin.errors import AudioError
+from nojoin.processing.contract import AudioError
 
 logger = logging.getLogger(__name__)
 

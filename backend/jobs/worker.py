@@ -27,8 +27,15 @@ from backend.jobs.queue import JobQueue
 from backend.jobs.repository import CANCELED, FINISHED, Lease
 from backend.jobs.settings import JobSettings
 from backend.storage.base import StorageProvider
-from nojoin.errors import AudioError, CancelledError, ModelNotFoundError, NojoinError
-from nojoin.processing.strategies.base import CancelToken, ProcessingStrategy, Progress
+from nojoin.processing.contract import (
+    AudioError,
+    CancelledError,
+    CancelToken,
+    ModelNotFoundError,
+    NojoinError,
+    ProcessingStrategy,
+    Progress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +51,7 @@ def default_worker_id(suffix: str = "") -> str:
 
 
 def local_engine() -> ProcessingStrategy:
-    """The desktop app's own engine (faster-whisper + diarization in a spawned process)."""
+    """The engine the desktop app runs locally (faster-whisper + diarization in a spawned process)."""
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     return LocalProcessingStrategy(keep_alive=True)

@@ -20,7 +20,7 @@ from typing import Protocol
 from nojoin.audio.decode import probe
 from nojoin.errors import CancelledError, NojoinError, ProcessingError
 from nojoin.models import Meeting, MeetingStatus, Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,

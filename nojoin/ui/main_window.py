@@ -44,7 +44,7 @@ from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
 from nojoin.errors import NojoinError
 from nojoin.library import Library
 from nojoin.models import Meeting, MeetingStatus
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     Progress,

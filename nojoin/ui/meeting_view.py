@@ -46,7 +46,7 @@ from nojoin import export
 from nojoin.errors import NojoinError
 from nojoin.library import Library
 from nojoin.models import Meeting, MeetingStatus, Speaker
-from nojoin.processing.strategies.base import Progress
+from nojoin.processing.contract import Progress
 from nojoin.ui import formatting
 from nojoin.ui.player import PlayerBar
 from nojoin.ui.processing import ItemState, ProcessingQueue, format_eta, stage_label

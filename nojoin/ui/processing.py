@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
 from nojoin.errors import CancelledError, NojoinError
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     Progress,

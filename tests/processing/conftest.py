@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from nojoin.models import Transcript
+from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.models import resolve_model
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.processing.transcribe import WhisperTranscriber
 from nojoin.testing.synth import (

@@ -21,13 +21,13 @@ from engine_checks import Interruption, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.diarize import SpeakerTurn
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,
     Progress,
 )
+from nojoin.processing.diarize import SpeakerTurn
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.processing.transcribe import WhisperTranscriber
 from nojoin.testing.metrics import der, wer
@@ -250,7 +250,7 @@ def test_no_engine_outlives_its_parent(tmp_path: Path, meeting2: SynthMeeting) -
     script.write_text(
         "import sys\n"
         "from pathlib import Path\n"
-        "from nojoin.processing.strategies.base import CancelToken, ProcessingOptions\n"
+        "from nojoin.processing.contract import CancelToken, ProcessingOptions\n"
         "from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy\n"
         "if __name__ == '__main__':\n"
         "    s = LocalProcessingStrategy()\n"

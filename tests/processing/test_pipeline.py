@@ -10,8 +10,8 @@ from engine_checks import Interruption, Shared, engine_children, is_gone
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.library import Library
 from nojoin.models import MeetingStatus, Segment, Transcript
+from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.pipeline import Pipeline
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.processing.strategies.remote_strategy import RemoteAuthError
 from nojoin.testing.metrics import wer

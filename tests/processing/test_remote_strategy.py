@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,

@@ -33,7 +33,7 @@ from nojoin.cloud.billing_client import AccountStatus
 from nojoin.errors import AudioError, NojoinError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
 from nojoin.ui.account_dialog import AccountDialog
 
 TWO_SPEAKER_SEGMENTS = [

@@ -24,7 +24,7 @@ import httpx
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     STAGE_DECODING,
     STAGE_DIARIZING,
     STAGE_DONE,

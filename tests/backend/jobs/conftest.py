@@ -28,7 +28,7 @@ from backend.jobs.settings import JobSettings
 from backend.main import create_app
 from backend.runtime import Runtime
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.contract import CancelToken, ProcessingOptions
 from nojoin.testing.synth import SynthMeeting, make_meeting, tools_available
 
 ROOT = Path(__file__).resolve().parents[3]

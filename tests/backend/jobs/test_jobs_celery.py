@@ -30,7 +30,7 @@ from backend.jobs.celery_app import CeleryDispatcher, make_celery
 from backend.jobs.settings import JobSettings
 from backend.runtime import Runtime
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.contract import CancelToken, ProcessingOptions
 from nojoin.processing.strategies.remote_strategy import RemoteProcessingStrategy, StaticConnection
 from nojoin.testing.synth import SynthMeeting
 

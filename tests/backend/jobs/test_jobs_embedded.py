@@ -20,9 +20,8 @@ from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
 from backend.billing.service import BillingService, build_provider
 from backend.billing.settings import BillingSettings
 from backend.runtime import Runtime
-from nojoin.errors import CancelledError
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+from nojoin.processing.contract import CancelledError, CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_strategy import (
     QuotaExceededError,
     RemoteAuthError,

@@ -16,8 +16,8 @@ from backend.billing.service import NEEDS_SUBSCRIPTION
 from backend.runtime import Runtime
 from nojoin.library import Library
 from nojoin.models import MeetingStatus
+from nojoin.processing.contract import ProcessingOptions, Progress
 from nojoin.processing.pipeline import Pipeline
-from nojoin.processing.strategies.base import ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_strategy import (
     StaticConnection,
     SubscriptionRequiredError,
