@@ -33,7 +33,6 @@ import socket
 import sqlite3
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from nojoin import paths, sidecars
 from nojoin.cloud.api_client import ApiClient, BackupInfo
 from nojoin.cloud.errors import BackupError, OfflineError
 from nojoin.errors import CancelledError, LibraryError
+from nojoin.processing.contract import CancelToken, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 # httpx logs every request line at INFO, and ours carry signed (secret, short-lived) URLs.
@@ -77,9 +77,9 @@ NAME_RE = re.compile(
     r"\.tar\.gz$"
 )
 
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): stage is 'snapshot', 'pack', 'upload', 'download', 'verify',
-'restore'; `total` 0 = unknown."""
+Report = Callable[[str, int, int], None]
+"""Internal: report(stage, done, total), turned into the caller's `Progress` by `_reporter`.
+Stages: 'snapshot', 'pack', 'upload', 'download', 'verify', 'restore'; `total` 0 = unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,18 +150,18 @@ def describe(info: BackupInfo) -> BackupEntry:
 
 
 class _Cancel:
-    def __init__(self, event: threading.Event | None) -> None:
-        self.event = event
+    def __init__(self, token: CancelToken | None) -> None:
+        self.token = token
 
     def check(self) -> None:
-        if self.event is not None and self.event.is_set():
+        if self.token is not None and self.token.cancelled:
             raise CancelledError("The backup operation was cancelled; nothing was changed.")
 
 
 class _ProgressReader(io.RawIOBase):
     """A file wrapper that reports how much has been read (for POST form uploads)."""
 
-    def __init__(self, fh: IO[bytes], total: int, progress: Progress, cancel: _Cancel) -> None:
+    def __init__(self, fh: IO[bytes], total: int, progress: Report, cancel: _Cancel) -> None:
         self._fh = fh
         self._total = total
         self._done = 0
@@ -235,13 +235,13 @@ class BackupService:
 
     # ------------------------------------------------------------------ back up
 
-    def snapshot(self, dest: Path, progress: Progress | None = None) -> None:
+    def snapshot(self, dest: Path, progress: ProgressCallback | None = None) -> None:
         """A consistent copy of the live library (other connections may keep writing)."""
         if not self.library_path.exists():
             raise BackupError(
                 "There is no meeting library to back up yet. Record or import a meeting first."
             )
-        report = progress or _no_progress
+        report = _reporter(progress)
         try:
             src = sqlite3.connect(f"file:{self.library_path}?mode=ro", uri=True, timeout=10)
             dst = sqlite3.connect(dest)
@@ -268,16 +268,16 @@ class BackupService:
         dest_dir: Path,
         *,
         include_audio: bool = False,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
         when: datetime | None = None,
     ) -> Archive:
-        report = progress or _no_progress
+        report = _reporter(progress)
         stop = _Cancel(cancel)
         when = when or datetime.now(UTC)
         name = backup_name(self.device, when, include_audio)
         snap = dest_dir / DB_MEMBER
-        self.snapshot(snap, report)
+        self.snapshot(snap, progress)
         stop.check()
         audio_files = self._audio_files() if include_audio else []
         manifest = {
@@ -320,11 +320,11 @@ class BackupService:
         self,
         *,
         include_audio: bool = False,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> BackupEntry:
         """Snapshot, pack, checksum and upload. Returns the new backup as listed."""
-        report = progress or _no_progress
+        report = _reporter(progress)
         stop = _Cancel(cancel)
         if self.library_path.exists():
             audio = sum(p.stat().st_size for p in self._audio_files()) if include_audio else 0
@@ -334,7 +334,7 @@ class BackupService:
             )
         with self._tmpdir() as tmp:
             archive = self.create_archive(
-                Path(tmp), include_audio=include_audio, progress=report, cancel=cancel
+                Path(tmp), include_audio=include_audio, progress=progress, cancel=cancel
             )
             stop.check()
             target = self.api.generate_upload_url(archive.name, archive.size, archive.sha256)
@@ -359,7 +359,7 @@ class BackupService:
         url: str,
         fields: dict[str, str],
         headers: dict[str, str],
-        report: Progress,
+        report: Report,
         stop: _Cancel,
     ) -> None:
         try:
@@ -421,11 +421,11 @@ class BackupService:
         self,
         entry: BackupEntry,
         dest: Path,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         """Download a backup to `dest`; raises BackupError if its SHA-256 is not the listed one."""
-        report = progress or _no_progress
+        report = _reporter(progress)
         stop = _Cancel(cancel)
         url = self.api.generate_download_url(entry.backup_id)
         digest = hashlib.sha256()
@@ -461,12 +461,11 @@ class BackupService:
         self,
         entry: BackupEntry,
         *,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> RestoreReport:
         """Download, verify and restore `entry` into the library (and its audio folder). A
         failed restore leaves library and audio files as they were."""
-        report = progress or _no_progress
         stop = _Cancel(cancel)
         # Download + unpacked copy (databases compress ~3-5x) in the work folder, the rollback
         # copy of the library beside it, and audio staged in the audio folder when that is on
@@ -482,19 +481,19 @@ class BackupService:
         with self._tmpdir() as tmp_name:
             tmp = Path(tmp_name)
             archive = tmp / "backup.tar.gz"
-            self.download(entry, archive, report, cancel)
+            self.download(entry, archive, progress, cancel)
             stop.check()
-            return self.restore_archive(archive, progress=report, cancel=cancel, work=tmp)
+            return self.restore_archive(archive, progress=progress, cancel=cancel, work=tmp)
 
     def restore_archive(
         self,
         archive: Path,
         *,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
         work: Path | None = None,
     ) -> RestoreReport:
-        report = progress or _no_progress
+        report = _reporter(progress)
         stop = _Cancel(cancel)
         with self._tmpdir() as own_tmp:
             base = work or Path(own_tmp)
@@ -569,7 +568,7 @@ class BackupService:
         self._require_space(needs, "restore this backup")
 
     def _swap(
-        self, db: Path, audio: list[_AudioFile], report: Progress, stop: _Cancel
+        self, db: Path, audio: list[_AudioFile], report: Report, stop: _Cancel
     ) -> tuple[int, Path]:
         """All or nothing: stage the audio beside its targets, keep the rollback copy, copy the
         database into the live library in one transaction, then rename the staged audio into
@@ -626,7 +625,7 @@ class BackupService:
         return meetings, rollback
 
     def _stage_audio(
-        self, audio: list[_AudioFile], created: list[Path], report: Progress, stop: _Cancel
+        self, audio: list[_AudioFile], created: list[Path], report: Report, stop: _Cancel
     ) -> None:
         """Put each restored audio file beside its target under a hidden name (same folder, so
         the final rename is atomic). Folders made for them are appended to `created`."""
@@ -885,5 +884,31 @@ def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:,.0f} MB"
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
+def human_size(size: int) -> str:
+    """1.2 MB, 340 KB, 12 bytes: sizes as the Backups window shows them."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            if unit == "bytes":
+                return f"{int(value)} {unit}"
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover
+
+
+def _reporter(progress: ProgressCallback | None) -> Report:
+    """The internal report(stage, done, total) as the caller's `Progress` (fraction of the
+    stage; for transfers the message says how much of how much)."""
+    if progress is None:
+        return lambda _stage, _done, _total: None
+
+    def report(stage: str, done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total > 0 else 0.0
+        message = (
+            f"{human_size(done)} of {human_size(total)}"
+            if stage in ("upload", "download") and total
+            else ""
+        )
+        progress(Progress(stage, fraction, None, message))
+
+    return report

@@ -17,10 +17,11 @@ import pytest
 from cloud_helpers import PASSWORD, Backend, Device, new_email
 
 from nojoin import paths
-from nojoin.cloud.backup_service import BackupService
+from nojoin.cloud.backup_service import BackupService, human_size
 from nojoin.cloud.errors import BackupError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript, Word
+from nojoin.processing.contract import Progress
 
 MakeDevice = Callable[..., Device]
 
@@ -102,9 +103,10 @@ def test_backup_then_restore_gives_identical_meetings(signed_in: Device) -> None
     _fill(lib)
     before = _dump(lib)
     service = BackupService(signed_in.api, lib.path, device="laptop")
-    stages: list[tuple[str, int, int]] = []
-    entry = service.back_up(progress=lambda s, d, t: stages.append((s, d, t)))
-    assert ("upload", entry.size, entry.size) in stages
+    reports: list[Progress] = []
+    entry = service.back_up(progress=reports.append)
+    size = human_size(entry.size)
+    assert Progress("upload", 1.0, None, f"{size} of {size}") in reports
 
     listed = service.list_backups()
     assert [(b.backup_id, b.device, b.size, b.sha256) for b in listed] == [
