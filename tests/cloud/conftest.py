@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloud_helpers import Backend, Device, Relay, free_port, make_device
+from cloud_support import Backend, Device, Relay, free_port, make_device
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cloud_helpers import PASSWORD, Device, new_email
+from cloud_support import PASSWORD, Device, new_email
 
 from nojoin.cloud.api_client import ApiClient
 from nojoin.cloud.errors import (

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cloud_helpers import PASSWORD, Backend, Device, new_email
+from cloud_support import PASSWORD, Backend, Device, new_email
 
 from nojoin import paths
 from nojoin.cloud.backup_service import BackupService, human_size

@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
-from engine_checks import Interruption, engine_children, is_gone
+from engine_support import Interruption, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript

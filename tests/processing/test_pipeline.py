@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from engine_checks import Interruption, Shared, engine_children, is_gone
+from engine_support import Interruption, Shared, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.library import Library

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_ui_fakes import ACCOUNT, FakeAuth, FakeBackups, FakeSync, Gate, conflict
+from cloud_ui_support import ACCOUNT, FakeAuth, FakeBackups, FakeSync, Gate, conflict
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 
