@@ -21,13 +21,13 @@ from nojoin.cloud.errors import (
     CloudError,
     ConflictError,
     ForbiddenError,
-    NotFoundError,
     OfflineError,
     PayloadTooLargeError,
     RateLimitedError,
     ServerError,
     SessionExpiredError,
 )
+from nojoin.errors import NojoinError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class ApiClient:
         log.info("retrying in %.1f s (%s)", delay, why)
         self._sleep(delay)
 
-    def _error(self, response: httpx.Response) -> CloudError:
+    def _error(self, response: httpx.Response) -> NojoinError:
         status = response.status_code
         detail = _detail(response)
         if status == 401:
