@@ -271,7 +271,7 @@ def test_not_enough_disk_space_is_refused_before_anything_is_written(
 def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nojoin.cloud import backup_service
+    from nojoin.cloud import backup_restore
 
     lib, service, archive = _audio_backup(tmp_path)
     before = _dump(lib)
@@ -282,7 +282,7 @@ def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_iden
     # Another program is in the middle of writing: the copy cannot get the write lock. It
     # must give up (not wait forever) and leave everything as it was: no audio file replaced,
     # added or half-written, no folder made, no rollback copy left behind.
-    monkeypatch.setattr(backup_service, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(backup_restore, "LOCK_TIMEOUT", 0.5)
     blocker = sqlite3.connect(lib.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
@@ -353,7 +353,7 @@ def _free_space(monkeypatch: pytest.MonkeyPatch, free: Callable[[Path], int]) ->
 def test_restore_needs_room_for_the_rollback_copy_of_overwritten_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nojoin.cloud.backup_service import HEADROOM
+    from nojoin.cloud.backup_space import HEADROOM
 
     lib, service, archive = _audio_backup(tmp_path)
     # The recording the restore would overwrite is big (the backup's version is small).
