@@ -61,7 +61,6 @@ class CloudManager(QObject):
     library_restored = Signal(object)
     error = Signal(str)
     message = Signal(str)
-    _auth_event = Signal(object)
 
     def __init__(
         self,
@@ -97,8 +96,8 @@ class CloudManager(QObject):
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(SYNC_INTERVAL_MS)
         self._poll_timer.timeout.connect(self.auto_sync)
-        self._auth_event.connect(self._on_auth_event)
-        self.auth.add_listener(self._auth_event.emit)  # any thread -> queued to the UI thread
+        # Auth events come from any thread (the refresh timer): handled on the UI thread.
+        self.auth.add_listener(lambda event: self.tasks.post(self._on_auth_event, event))
 
     # ------------------------------------------------------------------ wiring
 
