@@ -1,2 +1,3 @@
-"""Processing strategies behind `contract.ProcessingStrategy`: local (this machine's engine in a
-child process) and remote (the backend's job API)."""
+"""Processing strategies behind `contract.ProcessingStrategy`: local (`local_strategy`: this
+machine's engine in a child process) and remote (`remote_strategy`: the backend's job API, with
+its errors in `remote_errors`)."""
