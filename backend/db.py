@@ -1,8 +1,10 @@
-"""PostgreSQL access: one psycopg 3 connection pool and the per-request session dependency.
+"""PostgreSQL access: one psycopg 3 connection pool, the per-request session dependency and
+the `Repository` base every domain's SQL class derives from.
 
 `SessionDep` yields a connection inside a transaction that commits when the endpoint returns
 and rolls back when it raises. Services and repositories never commit; code outside a request
-(workers, CLI) uses `Database.transaction()` the same way.
+(workers, CLI) uses `Database.transaction()` the same way. A repository lives for one session:
+`JobRepository.from_session(conn).get_job(job_id)`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import anyio
 import psycopg
@@ -26,6 +28,19 @@ from backend.errors import BackendError
 logger = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]
+
+
+class Repository:
+    """All SQL of one domain, over one session (a connection already inside a transaction).
+
+    Built per session with `from_session`; never commits (the session's owner does)."""
+
+    def __init__(self, session: Connection) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: Connection) -> Self:
+        return cls(session)
 
 
 class Database:

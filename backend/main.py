@@ -1,8 +1,9 @@
 """The FastAPI app factory and the `nojoin-backend` command.
 
-`create_app(settings)` wires the domains (health, auth, config, backups, storage; jobs and
-billing add their router to `ROUTERS`). With no NOJOIN_DATABASE_URL the backend runs fully
-embedded: PostgreSQL in the data dir, local file storage, built-in auth at /auth/v1.
+`create_app(settings)` mounts every domain's router (listed in `_routers`) over one `Runtime`
+(backend/runtime.py, which builds the services) and runs the jobs dispatcher while the app's
+lifespan runs. With no NOJOIN_DATABASE_URL the backend runs fully embedded: PostgreSQL in the
+data dir, local file storage, built-in auth at /auth/v1.
 """
 
 from __future__ import annotations
@@ -59,13 +60,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             owned = await anyio.to_thread.run_sync(Runtime.start, settings)
             app.state.runtime = owned
             app.state.db = owned.db
-        from backend.jobs.runtime import start_jobs, stop_jobs
-
-        await anyio.to_thread.run_sync(start_jobs, app, app.state.runtime)
+        current: Runtime = app.state.runtime
+        await anyio.to_thread.run_sync(current.start_jobs)
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(stop_jobs, app)
+            await anyio.to_thread.run_sync(current.stop_jobs)
             if owned is not None:
                 await anyio.to_thread.run_sync(owned.stop)
                 app.state.runtime = None
@@ -89,9 +89,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestLogMiddleware)
     for router in _routers(settings):
         app.include_router(router)
-    from backend.billing.gate import install_billing_admission
-
-    install_billing_admission(app)
     return app
 
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.embedded import EmbeddedPostgres  # noqa: E402
-from backend.jobs import repository as repo  # noqa: E402
+from backend.jobs.repository import JobRepository  # noqa: E402
 from backend.migrations import apply_migrations  # noqa: E402
 
 # The seed plan's claim, reduced to its core (same index order so it can use the index),
@@ -83,7 +83,7 @@ def _claim_worker(url: str, simple: bool, name: str, out: Any, start: Any) -> No
                 if simple:
                     got = conn.execute(SIMPLE_CLAIM, (name,)).fetchone() is not None
                 else:
-                    got = repo.claim_next(conn, name, 300.0) is not None
+                    got = JobRepository.from_session(conn).claim_next(name, 300.0) is not None
             if not got:
                 break
             n += 1

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import stripe
 
-from backend.billing.dependencies import EXTRAS_KEY
 from backend.billing.provider import OfflineBillingProvider, StripeBillingProvider
 from backend.billing.service import BillingService
 from backend.billing.settings import BillingSettings
@@ -187,9 +186,9 @@ def stripe_billing(
         ),
         StripeBillingProvider(client),
     )
-    runtime.extras[EXTRAS_KEY] = service
+    runtime.billing = service
     yield service
-    runtime.extras[EXTRAS_KEY] = billing
+    runtime.billing = billing
 
 
 async def test_stripe_checkout_request_is_a_subscription_for_this_user(

@@ -154,9 +154,9 @@ def test_cli_usage_and_grant(pg_url: str, runtime: Runtime, usage: tuple[Any, An
         == 0
     )
     with runtime.db.transaction() as conn:
-        from backend.billing import repository as repo
+        from backend.billing.repository import BillingRepository
 
-        sub = repo.get_subscription(conn, a.id)
+        sub = BillingRepository.from_session(conn).get_subscription(a.id)
     assert sub is not None and sub.entitled
     assert sub.current_period_end == datetime(2099, 1, 1, tzinfo=UTC)
     assert (

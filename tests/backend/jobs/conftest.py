@@ -21,11 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from job_checks import wait_until
 
 from backend.jobs.settings import JobSettings
-from backend.main import create_app
 from backend.runtime import Runtime
 from nojoin.models import Transcript
 from nojoin.processing.contract import CancelToken, ProcessingOptions
@@ -177,13 +175,6 @@ def job_settings(job_settings_overrides: dict[str, Any]) -> JobSettings:
 
 
 @pytest.fixture(scope="module")
-def app(runtime: Runtime, job_settings: JobSettings) -> FastAPI:
-    app = create_app(runtime.settings, runtime=runtime)
-    app.state.job_settings = job_settings
-    return app
-
-
-@pytest.fixture(scope="module")
 def http(live_server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server, timeout=60) as client:
         yield client
@@ -268,7 +259,7 @@ class BackendProcess(ServiceProcess):
         )
 
     def wait_ready(self, timeout: float = 120.0) -> BackendProcess:
-        """Until /health answers, i.e. the lifespan (and the jobs runtime) has started.
+        """Until /health answers, i.e. the lifespan (and the jobs dispatcher) has started.
         The timeout only bounds a hang: a busy CI machine imports slowly."""
 
         def healthy() -> bool:

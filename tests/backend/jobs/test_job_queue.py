@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from backend.db import Connection
-from backend.jobs import repository as repo
 from backend.jobs.queue import JobQueue
+from backend.jobs.repository import JobRepository
 from backend.jobs.settings import JobSettings
 from backend.runtime import Runtime
 
@@ -46,8 +46,7 @@ def user(create_user: Callable[..., Any]) -> Any:
 def add_job(runtime: Runtime, user_id: uuid.UUID, **kw: Any) -> uuid.UUID:
     job_id = uuid.uuid4()
     with runtime.db.transaction() as conn:
-        repo.insert_job(
-            conn,
+        JobRepository.from_session(conn).insert_job(
             job_id=job_id,
             user_id=user_id,
             kind=kw.get("kind", "transcribe"),
@@ -149,7 +148,7 @@ def test_heartbeat_extends_and_reports_cancel(runtime: Runtime, queue: JobQueue,
     r = row(runtime, job)
     assert r["lease_expires_at"] >= before and r["progress"] == pytest.approx(0.4)
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, user.id, job) is not None
+        assert JobRepository.from_session(conn).request_cancel(user.id, job) is not None
     assert queue.heartbeat(lease).cancel_requested
     assert queue.cancel_running(lease)
     r = row(runtime, job)
@@ -187,7 +186,7 @@ def test_cancel_requested_while_running_beats_a_late_completion(
     lease = queue.claim_next("w")
     assert lease is not None
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, user.id, job) is not None
+        assert JobRepository.from_session(conn).request_cancel(user.id, job) is not None
     # The engine finished before the worker's next heartbeat saw the cancel.
     assert not queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
     assert queue.cancel_running(lease)
@@ -292,17 +291,18 @@ def test_cancel_queued_job_and_finished_job(runtime: Runtime, user: Any) -> None
     job = add_job(runtime, user.id)
     other = uuid.uuid4()
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, other, job) is None  # not the owner
-        canceled = repo.request_cancel(conn, user.id, job)
+        assert JobRepository.from_session(conn).request_cancel(other, job) is None  # not the owner
+        canceled = JobRepository.from_session(conn).request_cancel(user.id, job)
         assert canceled is not None and canceled.status == "CANCELED"
-        assert repo.request_cancel(conn, user.id, job) is None  # already finished
+        assert (
+            JobRepository.from_session(conn).request_cancel(user.id, job) is None
+        )  # already finished
 
 
 def test_idempotency_key_is_unique_per_user(runtime: Runtime, user: Any, create_user: Any) -> None:
     first = add_job(runtime, user.id, key="abc")
     with runtime.db.transaction() as conn:
-        again, created = repo.insert_job(
-            conn,
+        again, created = JobRepository.from_session(conn).insert_job(
             job_id=uuid.uuid4(),
             user_id=user.id,
             kind="transcribe",
@@ -382,6 +382,8 @@ def test_rls_service_role_writes(runtime: Runtime, user: Any) -> None:
     with runtime.db.pool.connection() as conn:
         with conn.transaction():
             as_user(conn, None, role="service_role")
-            lease = repo.claim_job(conn, job, "svc-worker", 10)
+            lease = JobRepository.from_session(conn).claim_job(job, "svc-worker", 10)
             assert lease is not None
-            assert repo.complete(conn, lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+            assert JobRepository.from_session(conn).complete(
+                lease, {"segments": []}, duration_seconds=1, audio_seconds=1
+            )

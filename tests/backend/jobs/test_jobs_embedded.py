@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
-from backend.billing.service import BillingService, build_provider
+from backend.billing.service import BillingService
 from backend.billing.settings import BillingSettings
 from backend.runtime import Runtime
 from nojoin.models import Transcript
@@ -201,17 +200,13 @@ def test_worker_still_serves_after_cancel(
 @pytest.fixture
 def billing(runtime: Runtime) -> Iterator[Any]:
     """Swap in billing services with other settings (the real BillingService code)."""
-    saved = runtime.extras.get(BILLING_KEY)
+    saved = runtime.billing
 
     def use(**settings: Any) -> None:
-        s = BillingSettings(**settings)
-        runtime.extras[BILLING_KEY] = BillingService(s, build_provider(s))
+        runtime.billing = BillingService.from_settings(BillingSettings(**settings))
 
     yield use
-    if saved is None:
-        runtime.extras.pop(BILLING_KEY, None)
-    else:
-        runtime.extras[BILLING_KEY] = saved
+    runtime.billing = saved
 
 
 def test_no_subscription_403_carries_server_message(

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
-from backend.billing.service import NEEDS_SUBSCRIPTION
+from backend.billing.service import NEEDS_SUBSCRIPTION, BillingService
+from backend.billing.settings import BillingSettings
 from backend.runtime import Runtime
 from nojoin.library import Library
 from nojoin.models import MeetingStatus
@@ -68,14 +68,11 @@ def test_remote_mode_stores_the_servers_transcript(
 
 @pytest.fixture
 def gated(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The backend as started with NOJOIN_REQUIRE_SUBSCRIPTION=true: its billing service is
-    rebuilt from the environment on the next request."""
-    saved = runtime.extras.pop(BILLING_KEY, None)
+    """The backend as started with NOJOIN_REQUIRE_SUBSCRIPTION=true: its billing service
+    built from the environment, as `Runtime.start` builds it."""
     monkeypatch.setenv("NOJOIN_REQUIRE_SUBSCRIPTION", "true")
+    monkeypatch.setattr(runtime, "billing", BillingService.from_settings(BillingSettings()))
     yield
-    runtime.extras.pop(BILLING_KEY, None)
-    if saved is not None:
-        runtime.extras[BILLING_KEY] = saved
 
 
 def test_free_user_on_a_gated_backend_gets_the_servers_message(
