@@ -275,6 +275,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from nojoin.log import setup_logging
 
     setup_logging()
+    qt_application(argv)  # Qt's own options (-platform, -style...) from the command line
     app = build()
     app.window.show()
     QTimer.singleShot(0, app.install_cloud)

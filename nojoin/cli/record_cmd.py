@@ -122,13 +122,13 @@ class _ConsoleListener:
         )
         sys.stderr.flush()
 
-    def device_lost(self, source: Any, message: str) -> None:
+    def device_lost(self, source: Any, message: str) -> None:  # noqa: ARG002 (listener API)
         _err(("\n" if self.tty else "") + f"warning: {message}")
 
     def error(self, message: str) -> None:
         _err(("\n" if self.tty else "") + f"warning: {message}")
 
-    def finished(self, result: Any) -> None:
+    def finished(self, result: Any) -> None:  # noqa: ARG002 (listener API)
         if self.tty:
             sys.stderr.write("\n")
 
@@ -152,7 +152,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         lib = Library()
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -152,7 +152,7 @@ class PlayerBar(QWidget):
         self.player.setPosition(self.slider.value())
 
     @Slot(object)
-    def _on_state(self, state: object) -> None:
+    def _on_state(self, _state: object) -> None:
         icon = (
             QStyle.StandardPixmap.SP_MediaPause
             if self.is_playing()

@@ -63,7 +63,7 @@ class _Listener:
     def levels(self, levels: Levels) -> None:
         self._a.levels_changed.emit(levels.mic.rms, levels.system.rms, levels.elapsed)
 
-    def device_lost(self, source: Source, message: str) -> None:
+    def device_lost(self, source: Source, message: str) -> None:  # noqa: ARG002 (listener API)
         self._a.device_lost.emit(message)
 
     def error(self, message: str) -> None:

@@ -122,7 +122,7 @@ class _CloudDialog(QDialog):
         self._stop()
         self.message.show_error(str(error))
 
-    def succeeded(self, result: Any) -> None:
+    def succeeded(self, result: Any) -> None:  # noqa: ARG002 (subclasses read it)
         self.accept()
 
     def invalid(self, text: str, field: QLineEdit | None = None) -> None:
