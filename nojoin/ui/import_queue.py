@@ -1,12 +1,12 @@
-"""Files the user imports, checked and copied into the library one at a time off the UI thread
-(on the app's `TaskRunner`, lane "import")."""
+"""Files the user imports (from the Import dialog or dropped on the window), checked and copied
+into the library one at a time off the UI thread (on the app's `TaskRunner`, lane "import")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QMimeData, QMimeDatabase, QObject, Signal, Slot
 
 from nojoin.models import Meeting
 from nojoin.processing.contract import CancelToken, Progress, ProgressCallback
@@ -17,6 +17,34 @@ Importer = Callable[[Path, ProgressCallback, CancelToken], Meeting]
 thread)."""
 
 LANE = "import"
+
+# The usual suspects, offered by the Import dialog; any other file FFmpeg reads can still be
+# chosen there ("All files"), or dropped when its type is audio or video (`looks_importable`).
+AUDIO_EXTENSIONS = tuple("wav mp3 m4a aac flac ogg opus wma webm mp4 mkv mov avi".split())
+AUDIO_FILTER = (
+    "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
+)
+
+
+def looks_importable(path: Path) -> bool:
+    """Whether a dropped file looks like audio or video: by its name, since the importer decodes
+    the whole file anyway (and says clearly when it is not audio after all)."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS:
+        return True
+    mime = QMimeDatabase().mimeTypeForFile(str(path), QMimeDatabase.MatchMode.MatchExtension)
+    return mime.name().startswith(("audio/", "video/"))
+
+
+def dropped_files(mime: QMimeData) -> tuple[list[Path], list[Path]]:
+    """The local files of a drag that look importable, and the other local paths (folders,
+    documents...). Non-file URLs (web links) are in neither."""
+    local = (
+        [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+    )
+    files = [p for p in local if looks_importable(p)]
+    return files, [p for p in local if p not in files]
 
 
 class ImportQueue(QObject):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QMimeData, QMimeDatabase, Qt, QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -47,7 +47,7 @@ from nojoin.processing.contract import ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_errors import RemoteError
 from nojoin.ui import formatting, theme
 from nojoin.ui.errors import RemoteFailureBox, show_error
-from nojoin.ui.import_queue import Importer, ImportQueue
+from nojoin.ui.import_queue import AUDIO_FILTER, Importer, ImportQueue, dropped_files
 from nojoin.ui.library_view import LibraryPanel
 from nojoin.ui.meeting_view import MeetingView
 from nojoin.ui.options import options_from_settings
@@ -60,34 +60,6 @@ if TYPE_CHECKING:
     from nojoin.ui.cloud.account_dialog import AccountDialog
 
 log = logging.getLogger(__name__)
-
-# The usual suspects, offered by the Import dialog; any other file FFmpeg reads can still be
-# chosen there ("All files"), or dropped when its type is audio or video (`looks_importable`).
-AUDIO_EXTENSIONS = tuple("wav mp3 m4a aac flac ogg opus wma webm mp4 mkv mov avi".split())
-AUDIO_FILTER = (
-    "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
-)
-
-
-def looks_importable(path: Path) -> bool:
-    """Whether a dropped file looks like audio or video: by its name, since the importer decodes
-    the whole file anyway (and says clearly when it is not audio after all)."""
-    if not path.is_file():
-        return False
-    if path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS:
-        return True
-    mime = QMimeDatabase().mimeTypeForFile(str(path), QMimeDatabase.MatchMode.MatchExtension)
-    return mime.name().startswith(("audio/", "video/"))
-
-
-def dropped_files(mime: QMimeData) -> tuple[list[Path], list[Path]]:
-    """The local files of a drag that look importable, and the other local paths (folders,
-    documents...). Non-file URLs (web links) are in neither."""
-    local = (
-        [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
-    )
-    files = [p for p in local if looks_importable(p)]
-    return files, [p for p in local if p not in files]
 
 
 class CloudLink(CloudState, Protocol):
