@@ -151,7 +151,7 @@ class ApiClient:
 
     def _error(self, response: httpx.Response) -> NojoinError:
         status = response.status_code
-        detail = _detail(response)
+        detail = error_detail(response)
         if status == 401:
             self.tokens.session_rejected()
             return SessionExpiredError()
@@ -254,7 +254,8 @@ def _remote_config(data: Any) -> RemoteConfig:
     return RemoteConfig(config, int(data.get("version") or 0), _time(data.get("updated_at")))
 
 
-def _detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
+    """The server's `{"detail": ...}` message of an error response ("" when it sent none)."""
     try:
         data = response.json()
     except ValueError:

@@ -14,7 +14,7 @@ from typing import IO, cast
 
 import httpx
 
-from nojoin.cloud.api_client import UploadTarget
+from nojoin.cloud.api_client import UploadTarget, error_detail
 from nojoin.cloud.backup_archive import CHUNK, Archive, check_cancel, report
 from nojoin.cloud.errors import BackupError, OfflineError
 from nojoin.processing.contract import CancelToken, ProgressCallback
@@ -96,7 +96,7 @@ def upload(
     if not response.is_success:
         raise BackupError(
             f"Nojoin Cloud refused the upload (HTTP {response.status_code}"
-            f"{': ' + _detail(response) if _detail(response) else ''}). Try again; if it "
+            f"{': ' + error_detail(response) if error_detail(response) else ''}). Try again; if it "
             "keeps failing, back up without audio."
         )
 
@@ -121,7 +121,7 @@ def download(
                 response.read()
                 raise BackupError(
                     f"Cannot download the backup (HTTP {response.status_code}"
-                    f"{': ' + _detail(response) if _detail(response) else ''}). Try again."
+                    f"{': ' + error_detail(response) if error_detail(response) else ''}). Try again."
                 )
             total = int(response.headers.get("Content-Length") or size)
             with dest.open("wb") as out:
@@ -141,12 +141,3 @@ def download(
             "The downloaded backup is damaged (its checksum does not match), so it was not "
             "restored. Your library was not changed. Try again or pick another backup."
         )
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    detail = data.get("detail") if isinstance(data, dict) else None
-    return detail if isinstance(detail, str) else ""
