@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from backend.auth.repository import AuthRepository
 from backend.db import Connection
 from backend.keyfiles import write_private_file
 
@@ -28,10 +29,7 @@ class OutboxMailer:
     """Queues mails in nojoin_auth.mail_outbox, in the same transaction as the token."""
 
     def send(self, conn: Connection, *, recipient: str, subject: str, body: str) -> None:
-        conn.execute(
-            "INSERT INTO nojoin_auth.mail_outbox (recipient, subject, body) VALUES (%s, %s, %s)",
-            (recipient, subject, body),
-        )
+        AuthRepository.from_session(conn).queue_mail(recipient, subject, body)
         logger.info("Queued mail %r in the outbox", subject)
 
 

@@ -229,3 +229,10 @@ class AuthRepository(Repository):
             " RETURNING id, user_id",
             params,
         ).fetchone()
+
+    # --- mail outbox (no mail server in embedded mode) ---
+    def queue_mail(self, recipient: str, subject: str, body: str) -> None:
+        self.session.execute(
+            "INSERT INTO nojoin_auth.mail_outbox (recipient, subject, body) VALUES (%s, %s, %s)",
+            (recipient, subject, body),
+        )

@@ -48,16 +48,14 @@ class BackupService:
         sha256: str,
         base_url: str,
     ) -> UploadUrlResponse:
+        repo = BackupRepository.from_session(conn)
         if size > self.settings.backup_max_bytes:
             raise PayloadTooLargeError(
                 f"The backup is {size} bytes; the limit is {self.settings.backup_max_bytes}.",
                 code="backup_too_large",
             )
         self.reconcile(conn, user_id)
-        if (
-            len(BackupRepository.from_session(conn).pending(user_id))
-            >= self.settings.backup_max_pending
-        ):
+        if len(repo.pending(user_id)) >= self.settings.backup_max_pending:
             raise TooManyRequestsError(
                 "Too many unfinished backup uploads. Finish one or wait for its link to expire.",
                 retry_after=self.settings.url_ttl_seconds,
@@ -69,7 +67,7 @@ class BackupService:
         target = self.storage.presign_upload(
             key, size=size, sha256=sha256, expires_in=ttl, base_url=base_url
         )
-        BackupRepository.from_session(conn).insert(
+        repo.insert(
             backup_id=backup_id,
             user_id=user_id,
             name=name,
@@ -95,12 +93,13 @@ class BackupService:
     def create_download(
         self, conn: Connection, user_id: uuid.UUID, backup_id: uuid.UUID, *, base_url: str
     ) -> DownloadUrlResponse:
-        row = BackupRepository.from_session(conn).get(user_id, backup_id)
+        repo = BackupRepository.from_session(conn)
+        row = repo.get(user_id, backup_id)
         if row is None:
             raise NotFoundError("No such backup.", code="backup_not_found")
         if row["status"] != "completed":
             self.reconcile(conn, user_id)
-            row = BackupRepository.from_session(conn).get(user_id, backup_id)
+            row = repo.get(user_id, backup_id)
             if row is None:
                 raise NotFoundError("No such backup.", code="backup_not_found")
             if row["status"] != "completed":
@@ -114,23 +113,22 @@ class BackupService:
 
     def reconcile(self, conn: Connection, user_id: uuid.UUID) -> None:
         """Promote finished uploads, drop expired or corrupt ones, enforce retention."""
+        repo = BackupRepository.from_session(conn)
         now = datetime.now(UTC)
         grace = timedelta(seconds=60)  # an upload that started before expiry may still finish
         changed = False
-        for row in BackupRepository.from_session(conn).pending(user_id):
+        for row in repo.pending(user_id):
             info = self.storage.stat(row["object_key"])
             if info is not None and info.size == row["size"]:
-                BackupRepository.from_session(conn).mark_completed(row["id"])
+                repo.mark_completed(row["id"])
                 changed = True
             elif info is not None:
                 logger.warning("Backup %s has the wrong size; deleting it", row["id"])
                 self._drop(conn, row)
             elif row["expires_at"] + grace < now:
-                BackupRepository.from_session(conn).delete(row["id"])
+                repo.delete(row["id"])
         if changed:
-            for row in BackupRepository.from_session(conn).completed(user_id)[
-                self.settings.backup_retention :
-            ]:
+            for row in repo.completed(user_id)[self.settings.backup_retention :]:
                 logger.info("Retention: deleting backup %s of user %s", row["id"], user_id)
                 self._drop(conn, row)
 

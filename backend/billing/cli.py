@@ -107,14 +107,12 @@ def write_usage(rows: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
 
 
 def _resolve_user(conn: Connection, text: str) -> uuid.UUID | None:
+    repo = BillingRepository.from_session(conn)
     try:
         user_id = uuid.UUID(text)
     except ValueError:
-        row = conn.execute(
-            "SELECT id FROM auth.users WHERE lower(email) = lower(%s)", (text,)
-        ).fetchone()
-        return uuid.UUID(str(row["id"])) if row else None
-    return user_id if BillingRepository.from_session(conn).user_exists(user_id) else None
+        return repo.user_id_by_email(text)
+    return user_id if repo.user_exists(user_id) else None
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

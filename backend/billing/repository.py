@@ -112,6 +112,12 @@ class BillingRepository(Repository):
             is not None
         )
 
+    def user_id_by_email(self, email: str) -> uuid.UUID | None:
+        row = self.session.execute(
+            "SELECT id FROM auth.users WHERE lower(email) = lower(%s)", (email,)
+        ).fetchone()
+        return uuid.UUID(str(row["id"])) if row else None
+
     def user_email(self, user_id: uuid.UUID) -> str | None:
         row = self.session.execute(
             "SELECT email FROM auth.users WHERE id = %s", (user_id,)

@@ -115,7 +115,8 @@ class BillingService:
         return "pro" if self.entitled(sub) else "free"
 
     def subscription_view(self, conn: Connection, user_id: uuid.UUID) -> SubscriptionView:
-        sub = BillingRepository.from_session(conn).get_subscription(user_id)
+        repo = BillingRepository.from_session(conn)
+        sub = repo.get_subscription(user_id)
         now = datetime.now(UTC)
         entitled = self.entitled(sub, now)
         tier = "pro" if entitled else "free"
@@ -131,7 +132,7 @@ class BillingService:
             gate_enabled=self.settings.gate_enabled,
             provider=self.provider.name,
             quotas_enforced=self.settings.quotas_enabled,
-            jobs_today=BillingRepository.from_session(conn).jobs_today(user_id),
+            jobs_today=repo.jobs_today(user_id),
             jobs_per_day=self.settings.jobs_per_day(tier),
             max_file_bytes=self.settings.max_file_bytes(tier),
             grace_until=grace_until if grace_until is not None and now < grace_until else None,
@@ -150,11 +151,12 @@ class BillingService:
         base_url: str,
         idempotency_key: str | None,
     ) -> str:
+        repo = BillingRepository.from_session(conn)
         key = idempotency_key or uuid.uuid4().hex
-        existing = BillingRepository.from_session(conn).find_session_url(user_id, "checkout", key)
+        existing = repo.find_session_url(user_id, "checkout", key)
         if existing:
             return existing
-        sub = BillingRepository.from_session(conn).get_subscription(user_id)
+        sub = repo.get_subscription(user_id)
         if sub is not None and sub.entitled and sub.stripe_subscription_id:
             raise ConflictError(
                 "You already have an active Nojoin Pro subscription. Use Manage subscription "
@@ -180,7 +182,7 @@ class BillingService:
             price = "offline"
         request = CheckoutRequest(
             user_id=user_id,
-            email=BillingRepository.from_session(conn).user_email(user_id),
+            email=repo.user_email(user_id),
             price_id=price,
             success_url=self.settings.checkout_success_url
             or self._absolute("/api/v1/billing/return?result=success", base_url),
@@ -197,7 +199,7 @@ class BillingService:
                 "The payment service could not start checkout. Please try again in a minute.",
                 code="billing_provider_failed",
             ) from exc
-        return BillingRepository.from_session(conn).insert_session(
+        return repo.insert_session(
             session_id=session.id,
             user_id=user_id,
             kind="checkout",
@@ -214,11 +216,12 @@ class BillingService:
         base_url: str,
         idempotency_key: str | None,
     ) -> str:
+        repo = BillingRepository.from_session(conn)
         key = idempotency_key or uuid.uuid4().hex
-        existing = BillingRepository.from_session(conn).find_session_url(user_id, "portal", key)
+        existing = repo.find_session_url(user_id, "portal", key)
         if existing:
             return existing
-        sub = BillingRepository.from_session(conn).get_subscription(user_id)
+        sub = repo.get_subscription(user_id)
         if sub is None or not sub.stripe_customer_id:
             raise ConflictError(
                 "There is no subscription to manage yet. Choose Upgrade to subscribe first.",
@@ -239,7 +242,7 @@ class BillingService:
                 "in a minute.",
                 code="billing_provider_failed",
             ) from exc
-        return BillingRepository.from_session(conn).insert_session(
+        return repo.insert_session(
             session_id=session.id,
             user_id=user_id,
             kind="portal",
@@ -308,11 +311,12 @@ class BillingService:
         Takes the user's quota lock (held until the transaction ends) and counts today's jobs:
         called in the transaction that inserts the job, parallel submissions of one user are
         admitted one at a time and the N+1-th of the day is refused."""
+        repo = BillingRepository.from_session(conn)
         tier = self.check_entitlement(conn, user_id, file_size)
         if not self.settings.quotas_enabled:
             return Admission(tier=tier, jobs_today=0, jobs_per_day=0, enforced=False)
-        BillingRepository.from_session(conn).lock_user_quota(user_id)
-        used = BillingRepository.from_session(conn).jobs_today(user_id)
+        repo.lock_user_quota(user_id)
+        used = repo.jobs_today(user_id)
         limit = self._check_daily(conn, tier, used)
         return Admission(tier=tier, jobs_today=used, jobs_per_day=limit, enforced=True)
 

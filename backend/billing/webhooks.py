@@ -44,6 +44,7 @@ class StripeWebhookService:
 
     def apply_event(self, conn: Connection, event: Mapping[str, Any]) -> str:
         """Apply one verified Stripe event exactly once; returns what happened (stored too)."""
+        repo = BillingRepository.from_session(conn)
         event_id = _req_str(event, "id")
         event_type = _req_str(event, "type")
         created = event.get("created")
@@ -54,9 +55,7 @@ class StripeWebhookService:
         if not isinstance(obj, Mapping):
             raise BadEventError("Event has no data.object.")
         event_time = datetime.fromtimestamp(created, tz=UTC)
-        if not BillingRepository.from_session(conn).insert_event(
-            event_id, event_type, event_time, dict(event)
-        ):
+        if not repo.insert_event(event_id, event_type, event_time, dict(event)):
             logger.info("Stripe event %s already applied; skipped", event_id)
             return "duplicate"
         handler = self._handlers().get(event_type)
@@ -65,7 +64,7 @@ class StripeWebhookService:
             outcome = "ignored: unhandled type"
         else:
             outcome, user_id = handler(conn, obj, event_time, event_id)
-        BillingRepository.from_session(conn).set_event_outcome(event_id, outcome, user_id)
+        repo.set_event_outcome(event_id, outcome, user_id)
         logger.info("Stripe event %s (%s): %s", event_id, event_type, outcome)
         return outcome
 
@@ -96,6 +95,7 @@ class StripeWebhookService:
     def _on_checkout_completed(
         self, conn: Connection, obj: Mapping[str, Any], at: datetime, event_id: str
     ) -> tuple[str, uuid.UUID | None]:
+        repo = BillingRepository.from_session(conn)
         if obj.get("mode") != "subscription":
             return "ignored: not a subscription checkout", None
         user_id = self._known_user(conn, obj.get("client_reference_id")) or self._known_user(
@@ -107,13 +107,13 @@ class StripeWebhookService:
         subscription = _id_of(obj.get("subscription"))
         if not customer or not subscription:
             raise BadEventError("checkout.session.completed without customer or subscription.")
-        sub = BillingRepository.from_session(conn).lock_subscription(user_id)
-        BillingRepository.from_session(conn).clear_stripe_customer(customer, user_id)
+        sub = repo.lock_subscription(user_id)
+        repo.clear_stripe_customer(customer, user_id)
         if sub.stripe_subscription_id == subscription and sub.stripe_status == "canceled":
             return "ignored: subscription already canceled", user_id
         if _is_stale(sub, at):
             # Only fill in the links a newer event may not have carried.
-            BillingRepository.from_session(conn).update_subscription(
+            repo.update_subscription(
                 user_id,
                 stripe_customer_id=sub.stripe_customer_id or customer,
                 stripe_subscription_id=sub.stripe_subscription_id or subscription,
@@ -132,12 +132,13 @@ class StripeWebhookService:
                 changes.update(
                     tier="pro", status="active", stripe_status="active", past_due_since=None
                 )
-        BillingRepository.from_session(conn).update_subscription(user_id, **changes)
+        repo.update_subscription(user_id, **changes)
         return "applied", user_id
 
     def _on_subscription(
         self, conn: Connection, obj: Mapping[str, Any], at: datetime, event_id: str
     ) -> tuple[str, uuid.UUID | None]:
+        repo = BillingRepository.from_session(conn)
         subscription = _req_str(obj, "id")
         customer = _id_of(obj.get("customer"))
         stripe_status = obj.get("status")
@@ -146,12 +147,10 @@ class StripeWebhookService:
         status = _STATUS_MAP[stripe_status]
         user_id = self._known_user(
             conn, _metadata(obj).get(USER_METADATA_KEY)
-        ) or BillingRepository.from_session(conn).find_user_by_stripe_ids(
-            subscription_id=subscription, customer_id=customer
-        )
+        ) or repo.find_user_by_stripe_ids(subscription_id=subscription, customer_id=customer)
         if user_id is None:
             return "ignored: unknown customer", None
-        sub = BillingRepository.from_session(conn).lock_subscription(user_id)
+        sub = repo.lock_subscription(user_id)
         if sub.stripe_subscription_id == subscription and sub.stripe_status == "canceled":
             # Stripe never reactivates a canceled subscription; anything later is noise.
             return "ignored: subscription already canceled", user_id
@@ -170,7 +169,7 @@ class StripeWebhookService:
                 and period_end is not None
                 and (sub.current_period_end is None or period_end > sub.current_period_end)
             ):
-                BillingRepository.from_session(conn).update_subscription(
+                repo.update_subscription(
                     user_id,
                     current_period_start=period_start,
                     current_period_end=period_end,
@@ -178,7 +177,7 @@ class StripeWebhookService:
                 return "stale: period advanced", user_id
             return "stale: ignored", user_id
         if customer:
-            BillingRepository.from_session(conn).clear_stripe_customer(customer, user_id)
+            repo.clear_stripe_customer(customer, user_id)
         changes: dict[str, Any] = {
             "tier": "free" if status == "canceled" else "pro",
             "status": status,
@@ -194,7 +193,7 @@ class StripeWebhookService:
             changes["stripe_customer_id"] = customer
         if period_end is not None:
             changes.update(current_period_start=period_start, current_period_end=period_end)
-        BillingRepository.from_session(conn).update_subscription(user_id, **changes)
+        repo.update_subscription(user_id, **changes)
         return "applied", user_id
 
     def _invoice_target(
@@ -212,12 +211,13 @@ class StripeWebhookService:
     def _on_invoice_paid(
         self, conn: Connection, obj: Mapping[str, Any], at: datetime, event_id: str
     ) -> tuple[str, uuid.UUID | None]:
+        repo = BillingRepository.from_session(conn)
         user_id, subscription = self._invoice_target(conn, obj)
         if subscription is None:
             return "ignored: not a subscription invoice", None
         if user_id is None:
             return "ignored: unknown customer", None
-        sub = BillingRepository.from_session(conn).lock_subscription(user_id)
+        sub = repo.lock_subscription(user_id)
         if sub.stripe_subscription_id not in (None, subscription):
             return "ignored: not the current subscription", user_id
         if sub.stripe_status == "canceled" and sub.stripe_subscription_id == subscription:
@@ -231,24 +231,25 @@ class StripeWebhookService:
         }
         customer = _id_of(obj.get("customer"))
         if customer and not sub.stripe_customer_id:
-            BillingRepository.from_session(conn).clear_stripe_customer(customer, user_id)
+            repo.clear_stripe_customer(customer, user_id)
             changes["stripe_customer_id"] = customer
         if not (sub.tier == "pro" and sub.status in ("active", "trialing")):
             changes.update(tier="pro", status="active", stripe_status="active")
         # Paid: a failed renewal's grace period is over.
         changes["past_due_since"] = None
-        BillingRepository.from_session(conn).update_subscription(user_id, **changes)
+        repo.update_subscription(user_id, **changes)
         return "applied", user_id
 
     def _on_invoice_failed(
         self, conn: Connection, obj: Mapping[str, Any], at: datetime, event_id: str
     ) -> tuple[str, uuid.UUID | None]:
+        repo = BillingRepository.from_session(conn)
         user_id, subscription = self._invoice_target(conn, obj)
         if subscription is None:
             return "ignored: not a subscription invoice", None
         if user_id is None:
             return "ignored: unknown customer", None
-        sub = BillingRepository.from_session(conn).lock_subscription(user_id)
+        sub = repo.lock_subscription(user_id)
         if sub.stripe_subscription_id != subscription:
             return "ignored: not the current subscription", user_id
         if _is_stale(sub, at):
@@ -257,7 +258,7 @@ class StripeWebhookService:
             return "ignored: not active", user_id
         # A renewal of a paid-up subscription failed: Stripe retries the card, and the grace
         # period runs from this event's time. A trial's first charge failing gets none.
-        BillingRepository.from_session(conn).update_subscription(
+        repo.update_subscription(
             user_id,
             status="past_due",
             stripe_status="past_due",

@@ -27,6 +27,7 @@ class ConfigService:
     def put(
         self, conn: Connection, user_id: uuid.UUID, config: dict[str, Any], expected: int
     ) -> ConfigOut:
+        repo = ProfileRepository.from_session(conn)
         size = len(json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode())
         if size > self.max_bytes:
             raise PayloadTooLargeError(
@@ -36,12 +37,12 @@ class ConfigService:
         if _contains_nul(config):
             raise ValidationFailedError("The config must not contain NUL characters.")
         row = (
-            ProfileRepository.from_session(conn).insert(user_id, config)
+            repo.insert(user_id, config)
             if expected == 0
-            else ProfileRepository.from_session(conn).update_if_version(user_id, config, expected)
+            else repo.update_if_version(user_id, config, expected)
         )
         if row is None:
-            current = ProfileRepository.from_session(conn).get(user_id)
+            current = repo.get(user_id)
             version = current["version"] if current else 0
             raise ConflictError(
                 f"The cloud config changed (now version {version}, you sent {expected}). "

@@ -11,9 +11,9 @@ Both raise BackendErrors: ForbiddenError (403, no subscription), PayloadTooLarge
 TooManyRequestsError (429 + Retry-After, over quota).
 
 The check in force is `Runtime.job_admission`: the server-wide upload limit, then billing's
-`BillingService`, which implements this protocol (`check_can_submit` = its `precheck`: tier
-gate, file size and today's quota without reserving; `admit` = its `admit_job`, which takes
-the quota slot). Endpoints get it through `JobAdmissionDep` (backend/jobs/dependencies.py).
+`BillingService`, which implements this protocol (`check_can_submit`: tier gate, file size
+and today's quota without reserving; `admit`: its `admit_job`, which takes the quota slot).
+Endpoints get it through `JobAdmissionDep` (backend/jobs/dependencies.py).
 """
 
 from __future__ import annotations

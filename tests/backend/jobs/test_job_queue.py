@@ -4,6 +4,7 @@ lease tokens, fencing of late workers, one usage row per job, reaper backoff, ca
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 
 from backend.db import Connection
 from backend.jobs.queue import JobQueue
-from backend.jobs.repository import JobRepository
+from backend.jobs.repository import JobRepository, JobState
 from backend.jobs.settings import JobSettings
 from backend.runtime import Runtime
 
@@ -387,3 +388,33 @@ def test_rls_service_role_writes(runtime: Runtime, user: Any) -> None:
             assert JobRepository.from_session(conn).complete(
                 lease, {"segments": []}, duration_seconds=1, audio_seconds=1
             )
+
+
+def test_job_state_enum_mirrors_the_database_check(runtime: Runtime, user: Any) -> None:
+    """JobState and the CHECK on public.jobs.status name the same five states: every member
+    is storable and reads back as itself; anything else is refused by the database."""
+    with runtime.db.transaction() as conn:
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(c.oid) AS d FROM pg_constraint c"
+            " WHERE c.conrelid = 'public.jobs'::regclass AND c.contype = 'c'"
+            " AND pg_get_constraintdef(c.oid) LIKE 'CHECK ((status = ANY%%'"
+        ).fetchone()
+    assert definition is not None
+    assert set(re.findall(r"'([A-Z]+)'::text", definition["d"])) == {s.value for s in JobState}
+    job_id = add_job(runtime, user.id)
+    for state in JobState:
+        with runtime.db.transaction() as conn:
+            # The other CHECKs tie finished_at/lease/result to the state: satisfy them.
+            conn.execute(
+                "UPDATE public.jobs SET status = %s,"
+                " lease_token = CASE WHEN %s = 'PROCESSING' THEN gen_random_uuid() END,"
+                " lease_expires_at = CASE WHEN %s = 'PROCESSING' THEN now() END,"
+                " finished_at = CASE WHEN %s IN ('COMPLETED', 'FAILED', 'CANCELED')"
+                " THEN now() END,"
+                " result = CASE WHEN %s = 'COMPLETED' THEN '{}'::jsonb END WHERE id = %s",
+                (state, state, state, state, state, job_id),
+            )
+            job = JobRepository.from_session(conn).get_job(job_id)
+        assert job is not None and job.status is state
+    with pytest.raises(psycopg.errors.CheckViolation), runtime.db.transaction() as conn:
+        conn.execute("UPDATE public.jobs SET status = 'PAUSED' WHERE id = %s", (job_id,))
