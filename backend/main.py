@@ -148,7 +148,7 @@ class _Terminated(Exception):
     """SIGTERM arrived after uvicorn's graceful shutdown."""
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 
