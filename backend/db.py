@@ -98,15 +98,11 @@ class Database:
             return False
 
 
-async def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 async def get_session(request: Request) -> AsyncIterator[Connection]:
     """Commit when the endpoint returns, roll back when it raises (unless the error says
     `keep_changes`, see errors.BackendError)."""
-    db: Database = request.app.state.db
+    # The app's Runtime (backend/runtime.py imports this module, so no import back).
+    db: Database = request.app.state.runtime.db
     async with db.request_limiter():
         conn = await run_in_threadpool(db.pool.getconn)
         commit = False
@@ -136,4 +132,3 @@ def _finish(db: Database, conn: Connection, commit: bool) -> None:
 # scope="function": commit happens before the response is sent, so a client that gets a 200
 # and immediately reads again sees its own write.
 SessionDep = Annotated[Connection, Depends(get_session, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]

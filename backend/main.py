@@ -59,7 +59,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if getattr(app.state, "runtime", None) is None:
             owned = await anyio.to_thread.run_sync(Runtime.start, settings)
             app.state.runtime = owned
-            app.state.db = owned.db
         current: Runtime = app.state.runtime
         await anyio.to_thread.run_sync(current.start_jobs)
         try:
@@ -76,9 +75,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
         description="Accounts, config sync, backups and remote processing for Nojoin.",
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
-    app.state.db = runtime.db if runtime is not None else None
+    app.state.runtime = runtime  # the one handle endpoints reach everything through
     add_exception_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -151,7 +148,7 @@ class _Terminated(Exception):
     """SIGTERM arrived after uvicorn's graceful shutdown."""
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 

@@ -136,7 +136,7 @@ def cold_pipeline(path: str) -> None:
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     with LocalProcessingStrategy() as s:
-        t = s.process(Path(path), ProcessingOptions(), lambda p: None, CancelToken())
+        t = s.process(Path(path), ProcessingOptions(), lambda _: None, CancelToken())
     print(json.dumps({"segments": len(t.segments)}))
 
 
@@ -255,9 +255,9 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
     if with_base:
         strategy = LocalProcessingStrategy()
         opts = ProcessingOptions(model="base")
-        strategy.process(meeting.path, opts, lambda p: None, CancelToken())
+        strategy.process(meeting.path, opts, lambda _: None, CancelToken())
         t0 = time.monotonic()
-        t = strategy.process(meeting.path, opts, lambda p: None, CancelToken())
+        t = strategy.process(meeting.path, opts, lambda _: None, CancelToken())
         out["rtf_pipeline_base"] = (time.monotonic() - t0) / dur
         out["wer_pipeline_base"] = wer(meeting.reference_text, t.text)
         strategy.close()

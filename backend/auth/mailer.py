@@ -39,7 +39,14 @@ class FileMailer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, conn: Connection, *, recipient: str, subject: str, body: str) -> None:
+    def send(
+        self,
+        conn: Connection,  # noqa: ARG002 (Mailer API: the outbox mailer writes in it)
+        *,
+        recipient: str,
+        subject: str,
+        body: str,
+    ) -> None:
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.json"
         payload = {"to": recipient, "subject": subject, "body": body}
         write_private_file(self.folder / name, json.dumps(payload, indent=2).encode())

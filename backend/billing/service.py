@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urljoin
 
 from backend.billing.provider import (
@@ -20,6 +22,7 @@ from backend.billing.provider import (
     CheckoutRequest,
     OfflineBillingProvider,
     PortalRequest,
+    ProviderSession,
     StripeBillingProvider,
 )
 from backend.billing.repository import BillingRepository, Subscription
@@ -192,20 +195,14 @@ class BillingService:
             idempotency_key=f"nojoin-checkout-{user_id}-{key}",
             customer_id=sub.stripe_customer_id if sub else None,
         )
-        try:
-            session = self.provider.create_checkout_session(request)
-        except BillingProviderError as exc:
-            raise ServiceUnavailableError(
-                "The payment service could not start checkout. Please try again in a minute.",
-                code="billing_provider_failed",
-            ) from exc
-        return repo.insert_session(
-            session_id=session.id,
-            user_id=user_id,
-            kind="checkout",
-            provider=self.provider.name,
-            idempotency_key=key,
-            url=self._absolute(session.url, base_url),
+        return self._hand_out(
+            repo,
+            user_id,
+            "checkout",
+            key,
+            base_url,
+            lambda: self.provider.create_checkout_session(request),
+            "The payment service could not start checkout. Please try again in a minute.",
         )
 
     def create_portal_session(
@@ -234,18 +231,37 @@ class BillingService:
             or self._absolute("/api/v1/billing/return?result=portal", base_url),
             idempotency_key=f"nojoin-portal-{user_id}-{key}",
         )
+        return self._hand_out(
+            repo,
+            user_id,
+            "portal",
+            key,
+            base_url,
+            lambda: self.provider.create_portal_session(request),
+            "The payment service could not open the subscription page. Please try again "
+            "in a minute.",
+        )
+
+    def _hand_out(
+        self,
+        repo: BillingRepository,
+        user_id: uuid.UUID,
+        kind: Literal["checkout", "portal"],
+        key: str,
+        base_url: str,
+        create: Callable[[], ProviderSession],
+        failure: str,
+    ) -> str:
+        """Create the provider's session and record it under the idempotency key; a provider
+        failure is a 503 with `failure` as the message."""
         try:
-            session = self.provider.create_portal_session(request)
+            session = create()
         except BillingProviderError as exc:
-            raise ServiceUnavailableError(
-                "The payment service could not open the subscription page. Please try again "
-                "in a minute.",
-                code="billing_provider_failed",
-            ) from exc
+            raise ServiceUnavailableError(failure, code="billing_provider_failed") from exc
         return repo.insert_session(
             session_id=session.id,
             user_id=user_id,
-            kind="portal",
+            kind=kind,
             provider=self.provider.name,
             idempotency_key=key,
             url=self._absolute(session.url, base_url),

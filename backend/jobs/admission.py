@@ -43,7 +43,12 @@ class UploadLimitAdmission:
     def __init__(self, settings: JobSettings) -> None:
         self.max_bytes = settings.job_max_upload_bytes
 
-    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+    def check_can_submit(
+        self,
+        conn: Connection,  # noqa: ARG002 (JobAdmission API: one limit for everyone)
+        user_id: uuid.UUID,  # noqa: ARG002
+        size: int | None,
+    ) -> None:
         if size is not None and size > self.max_bytes:
             raise PayloadTooLargeError(
                 f"The file is larger than the {self.max_bytes // (1024 * 1024)} MB limit for "

@@ -160,7 +160,10 @@ def app(runtime: Runtime) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app: FastAPI,
+    anyio_backend: str,  # noqa: ARG001 (anyio runs this async fixture)
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

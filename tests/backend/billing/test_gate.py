@@ -69,7 +69,10 @@ BIG_WAV = _wav(4.0)  # ~128 KB: over the free plan's 100 KB, under Pro's 200 KB
 
 
 @pytest.fixture
-def http(live_server: str, billing: BillingService) -> Iterator[httpx.Client]:
+def http(
+    live_server: str,
+    billing: BillingService,  # noqa: ARG001 (the module's gated billing is in place first)
+) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server, timeout=30) as c:
         yield c
 

@@ -65,7 +65,10 @@ def job_settings() -> JobSettings:
 
 
 @pytest.fixture
-async def client(live_server: str, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    live_server: str,
+    anyio_backend: str,  # noqa: ARG001 (anyio runs this async fixture)
+) -> AsyncIterator[httpx.AsyncClient]:
     """Over real HTTP to a live uvicorn (job submission needs the app's lifespan)."""
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as c:
         yield c
@@ -355,7 +358,6 @@ async def test_grace_zero_cuts_off_at_once(
 
 async def test_a_longer_setting_extends_the_grace(
     client: httpx.AsyncClient,
-    runtime: Runtime,
     create_user: Callable[..., Any],
     grace_days: Callable[[int], None],
 ) -> None:

@@ -57,9 +57,8 @@ def usage(runtime: Runtime, create_user: Callable[..., Any]) -> tuple[Any, Any]:
     return a, b
 
 
-async def test_usage_per_user_and_month(
-    client: httpx.AsyncClient, billing: BillingService, usage: tuple[Any, Any]
-) -> None:
+@pytest.mark.usefixtures("billing")
+async def test_usage_per_user_and_month(client: httpx.AsyncClient, usage: tuple[Any, Any]) -> None:
     a, b = usage
     resp = await client.get(
         USAGE,

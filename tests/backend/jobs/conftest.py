@@ -142,7 +142,7 @@ def local_results(short_meeting: SynthMeeting) -> dict[bool, Transcript]:
             out[diarize] = local.process(
                 short_meeting.path,
                 ProcessingOptions(model="tiny.en", diarize=diarize),
-                lambda p: None,
+                lambda _: None,
                 CancelToken(),
             )
     return out

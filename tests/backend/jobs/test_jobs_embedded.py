@@ -191,7 +191,7 @@ def test_worker_still_serves_after_cancel(
     got = remote.process(
         tiny_meeting.path,
         ProcessingOptions(model="tiny.en", diarize=False),
-        lambda p: None,
+        lambda _: None,
         CancelToken(),
     )
     assert "report" in got.text.lower()
@@ -215,7 +215,7 @@ def test_no_subscription_403_carries_server_message(
     billing(require_subscription=True)
     with pytest.raises(SubscriptionRequiredError) as info:
         remote.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     assert info.value.status_code == 403
     assert "subscription" in info.value.message.lower()
@@ -227,7 +227,7 @@ def test_quota_429_carries_server_message_and_retry_after(
     billing(require_subscription=False, enforce_quotas=True, quota_free_jobs_per_day=0)
     with pytest.raises(QuotaExceededError) as info:
         remote.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     assert "on this computer" in info.value.message
     assert info.value.retry_after is not None and info.value.retry_after > 0
@@ -239,7 +239,7 @@ def test_expired_or_bad_token_is_an_auth_error(
     strategy = RemoteProcessingStrategy(StaticConnection(live_server, "not-a-token"))
     with pytest.raises(RemoteAuthError) as info:
         strategy.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     strategy.close()
     assert info.value.status_code == 401 and "Sign in again" in info.value.message

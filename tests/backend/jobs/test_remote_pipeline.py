@@ -49,8 +49,9 @@ def signed_in(live_server: str, create_user: Callable[..., Any]) -> Iterator[Any
     set_default_connection(None)
 
 
+@pytest.mark.usefixtures("signed_in")
 def test_remote_mode_stores_the_servers_transcript(
-    library: Library, signed_in: Any, tiny_meeting: SynthMeeting
+    library: Library, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Report", audio_path=tiny_meeting.path)
     reports: list[Progress] = []
@@ -75,8 +76,9 @@ def gated(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.mark.usefixtures("gated")
 def test_free_user_on_a_gated_backend_gets_the_servers_message(
-    library: Library, signed_in: Any, gated: None, runtime: Runtime, tiny_meeting: SynthMeeting
+    library: Library, signed_in: Any, runtime: Runtime, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Gated", audio_path=tiny_meeting.path)
     with Pipeline(library) as pipeline, pytest.raises(SubscriptionRequiredError) as err:
