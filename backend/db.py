@@ -1,8 +1,10 @@
-"""PostgreSQL access: one psycopg 3 connection pool and the per-request session dependency.
+"""PostgreSQL access: one psycopg 3 connection pool, the per-request session dependency and
+the `Repository` base every domain's SQL class derives from.
 
 `SessionDep` yields a connection inside a transaction that commits when the endpoint returns
 and rolls back when it raises. Services and repositories never commit; code outside a request
-(workers, CLI) uses `Database.transaction()` the same way.
+(workers, CLI) uses `Database.transaction()` the same way. A repository lives for one session:
+`JobRepository.from_session(conn).get_job(job_id)`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import anyio
 import psycopg
@@ -26,6 +28,19 @@ from backend.errors import BackendError
 logger = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]
+
+
+class Repository:
+    """All SQL of one domain, over one session (a connection already inside a transaction).
+
+    Built per session with `from_session`; never commits (the session's owner does)."""
+
+    def __init__(self, session: Connection) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: Connection) -> Self:
+        return cls(session)
 
 
 class Database:
@@ -83,15 +98,11 @@ class Database:
             return False
 
 
-async def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 async def get_session(request: Request) -> AsyncIterator[Connection]:
     """Commit when the endpoint returns, roll back when it raises (unless the error says
     `keep_changes`, see errors.BackendError)."""
-    db: Database = request.app.state.db
+    # The app's Runtime (backend/runtime.py imports this module, so no import back).
+    db: Database = request.app.state.runtime.db
     async with db.request_limiter():
         conn = await run_in_threadpool(db.pool.getconn)
         commit = False
@@ -121,4 +132,3 @@ def _finish(db: Database, conn: Connection, commit: bool) -> None:
 # scope="function": commit happens before the response is sent, so a client that gets a 200
 # and immediately reads again sees its own write.
 SessionDep = Annotated[Connection, Depends(get_session, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]

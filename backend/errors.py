@@ -164,7 +164,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             request, exc.status_code, detail, code, dict(exc.headers or {}) or None
         )
 
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, _exc: Exception) -> JSONResponse:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "Internal server error.", "unexpected_failure")
 

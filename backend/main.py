@@ -1,8 +1,9 @@
 """The FastAPI app factory and the `nojoin-backend` command.
 
-`create_app(settings)` wires the domains (health, auth, config, backups, storage; jobs and
-billing add their router to `ROUTERS`). With no NOJOIN_DATABASE_URL the backend runs fully
-embedded: PostgreSQL in the data dir, local file storage, built-in auth at /auth/v1.
+`create_app(settings)` mounts every domain's router (listed in `_routers`) over one `Runtime`
+(backend/runtime.py, which builds the services) and runs the jobs dispatcher while the app's
+lifespan runs. With no NOJOIN_DATABASE_URL the backend runs fully embedded: PostgreSQL in the
+data dir, local file storage, built-in auth at /auth/v1.
 """
 
 from __future__ import annotations
@@ -58,14 +59,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if getattr(app.state, "runtime", None) is None:
             owned = await anyio.to_thread.run_sync(Runtime.start, settings)
             app.state.runtime = owned
-            app.state.db = owned.db
-        from backend.jobs.runtime import start_jobs, stop_jobs
-
-        await anyio.to_thread.run_sync(start_jobs, app, app.state.runtime)
+        current: Runtime = app.state.runtime
+        await anyio.to_thread.run_sync(current.start_jobs)
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(stop_jobs, app)
+            await anyio.to_thread.run_sync(current.stop_jobs)
             if owned is not None:
                 await anyio.to_thread.run_sync(owned.stop)
                 app.state.runtime = None
@@ -76,9 +75,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
         description="Accounts, config sync, backups and remote processing for Nojoin.",
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
-    app.state.db = runtime.db if runtime is not None else None
+    app.state.runtime = runtime  # the one handle endpoints reach everything through
     add_exception_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -89,9 +86,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestLogMiddleware)
     for router in _routers(settings):
         app.include_router(router)
-    from backend.billing.gate import install_billing_admission
-
-    install_billing_admission(app)
     return app
 
 
@@ -154,7 +148,7 @@ class _Terminated(Exception):
     """SIGTERM arrived after uvicorn's graceful shutdown."""
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise _Terminated()
 
 

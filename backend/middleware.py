@@ -35,7 +35,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await _send_413(scope, send, self.max_bytes)
+                    await _send_413(send, self.max_bytes)
                     return
         total = 0
         limit = self.max_bytes
@@ -52,7 +52,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_413(scope: Scope, send: Send, limit: int) -> None:
+async def _send_413(send: Send, limit: int) -> None:
     import json
 
     body = json.dumps({"detail": f"Request body larger than {limit} bytes."}).encode()

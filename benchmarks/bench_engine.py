@@ -132,11 +132,11 @@ def cold_senko(path: str) -> None:
 
 
 def cold_pipeline(path: str) -> None:
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+    from nojoin.processing.contract import CancelToken, ProcessingOptions
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     with LocalProcessingStrategy() as s:
-        t = s.process(Path(path), ProcessingOptions(), lambda p: None, CancelToken())
+        t = s.process(Path(path), ProcessingOptions(), lambda _: None, CancelToken())
     print(json.dumps({"segments": len(t.segments)}))
 
 
@@ -149,8 +149,8 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
     import senko
     from faster_whisper import WhisperModel
 
+    from nojoin.processing.contract import CancelToken, ProcessingOptions
     from nojoin.processing.models import resolve_model
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
     from nojoin.processing.transcribe import WhisperTranscriber
 
@@ -255,9 +255,9 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
     if with_base:
         strategy = LocalProcessingStrategy()
         opts = ProcessingOptions(model="base")
-        strategy.process(meeting.path, opts, lambda p: None, CancelToken())
+        strategy.process(meeting.path, opts, lambda _: None, CancelToken())
         t0 = time.monotonic()
-        t = strategy.process(meeting.path, opts, lambda p: None, CancelToken())
+        t = strategy.process(meeting.path, opts, lambda _: None, CancelToken())
         out["rtf_pipeline_base"] = (time.monotonic() - t0) / dur
         out["wer_pipeline_base"] = wer(meeting.reference_text, t.text)
         strategy.close()
@@ -266,7 +266,7 @@ def bench(meeting: SynthMeeting, with_base: bool, rounds: int) -> dict[str, Any]
 
 def bench_long(minutes: float, cache: Path) -> dict[str, Any]:
     """Full pipeline on long meetings; engine RSS sampled over the run."""
-    from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+    from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     out: dict[str, Any] = {}

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.embedded import EmbeddedPostgres  # noqa: E402
-from backend.jobs import repository as repo  # noqa: E402
+from backend.jobs.repository import JobRepository  # noqa: E402
 from backend.migrations import apply_migrations  # noqa: E402
 
 # The seed plan's claim, reduced to its core (same index order so it can use the index),
@@ -83,7 +83,7 @@ def _claim_worker(url: str, simple: bool, name: str, out: Any, start: Any) -> No
                 if simple:
                     got = conn.execute(SIMPLE_CLAIM, (name,)).fetchone() is not None
                 else:
-                    got = repo.claim_next(conn, name, 300.0) is not None
+                    got = JobRepository.from_session(conn).claim_next(name, 300.0) is not None
             if not got:
                 break
             n += 1
@@ -210,7 +210,7 @@ def _sign_up(base: str, anon: str) -> str:
 
 
 def bench_e2e(url: str, work: Path) -> dict[str, float]:
-    from nojoin.processing.strategies.base import (
+    from nojoin.processing.contract import (
         CancelToken,
         ProcessingOptions,
         ProcessingStrategy,
@@ -242,12 +242,12 @@ def bench_e2e(url: str, work: Path) -> dict[str, float]:
         with LocalProcessingStrategy() as local:
             strategies: dict[str, ProcessingStrategy] = {"local": local, "remote": remote}
             for strategy in strategies.values():  # warm-up: models loaded once
-                strategy.process(meeting.path, options, lambda p: None, CancelToken())
+                strategy.process(meeting.path, options, lambda _: None, CancelToken())
             # Interleaved, best of 2: other load on the machine hits both alike.
             for _ in range(2):
                 for name, strategy in strategies.items():
                     t0 = time.perf_counter()
-                    t = strategy.process(meeting.path, options, lambda p: None, CancelToken())
+                    t = strategy.process(meeting.path, options, lambda _: None, CancelToken())
                     times[name].append(time.perf_counter() - t0)
                     results[name].append(t.to_dict())
                     if name == "remote":
@@ -363,7 +363,7 @@ def main() -> int:
     parser.add_argument("--skip-upload", action="store_true")
     args = parser.parse_args()
     # SIGTERM runs the clean-up below too (stops the embedded PostgreSQL).
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(1))
     work = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     os.chmod(work, 0o755)  # the embedded server runs as its own user
     pg = EmbeddedPostgres(work / "pgdata", cleanup="delete")

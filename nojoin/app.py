@@ -1,8 +1,10 @@
-"""The composition root: builds the library, config, pipeline, recorder and importer, then the
-window, and runs the Qt event loop. `nojoin` with no arguments calls `run()`.
+"""The composition root: builds the library, config, task runner, pipeline (with the remote
+connection its cloud strategy uses), recorder and importer, then the window, and after the
+first frame the Cloud Mode `CloudManager`; then runs the Qt event loop. `nojoin` with no
+arguments calls `run()`. Nothing else creates services or sets globals.
 
 Nothing heavy is imported here: torch/faster-whisper load in the engine's child process when
-processing starts, soundcard when recording starts.
+processing starts, soundcard when recording starts, the HTTP client when Cloud Mode starts.
 """
 
 from __future__ import annotations
@@ -21,22 +23,21 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from nojoin import __version__
+from nojoin.cloud.connection import CloudConnection  # Qt-free; no HTTP client imported
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.library import Library
 from nojoin.models import Meeting
-from nojoin.processing.strategies.base import (
-    CancelToken,
-    ProcessingOptions,
-    Progress,
-    ProgressCallback,
-)
+from nojoin.processing.contract import CancelToken, ProcessingOptions, ProgressCallback
 from nojoin.ui.errors import ExceptionHook
 from nojoin.ui.main_window import MainWindow
 from nojoin.ui.processing import ProcessingQueue
 from nojoin.ui.recording import RecorderAdapter, RecorderFactory, RecorderLike
+from nojoin.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
+    from nojoin.cloud.manager import CloudManager
     from nojoin.processing.pipeline import Pipeline
+    from nojoin.ui.cloud import CloudController
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,16 @@ class LazyPipeline:
     """Builds the real Pipeline on first use (on the worker thread), so start-up does not import
     the audio decoder and numpy before the window is visible."""
 
-    def __init__(self, library: Library, pipeline: Pipeline | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        pipeline: Pipeline | None = None,
+        *,
+        remote_connection: CloudConnection | None = None,
+    ) -> None:
         self._library = library
         self._pipeline = pipeline
+        self._remote_connection = remote_connection
         self._lock = threading.Lock()
 
     def get(self) -> Pipeline:
@@ -55,8 +63,8 @@ class LazyPipeline:
             if self._pipeline is None:
                 from nojoin.processing.pipeline import Pipeline
 
-                # Only the default: every queued run passes its own mode (see run_meeting).
-                self._pipeline = Pipeline(self._library, mode="local")
+                # The mode is only the default: every queued run passes its own (run_meeting).
+                self._pipeline = Pipeline(self._library, remote_connection=self._remote_connection)
             return self._pipeline
 
     def close(self) -> None:
@@ -72,21 +80,39 @@ class App:
     qt: QApplication
     config: ConfigManager
     library: Library
+    tasks: TaskRunner
     pipeline: LazyPipeline
     queue: ProcessingQueue
     recorder: RecorderAdapter
     window: MainWindow
     hook: ExceptionHook
+    cloud: CloudManager | None = None
+    """Cloud Mode's manager once `install_cloud()` built it (the remote connection reads it)."""
 
-    def install_cloud(self) -> None:
-        """Cloud menu, account status and settings sync (Cloud Mode).
+    def install_cloud(self, manager: CloudManager | None = None) -> CloudController:
+        """Cloud Mode: build the app's `CloudManager` (the documented module singleton, over
+        this app's task runner), route settings through it, add the Cloud menu and account
+        status, and resume a stored session in the background. Remote processing reaches the
+        signed-in session through the pipeline's connection, which reads `self.cloud`.
 
         `run()` calls this right after the window is first shown: it imports the HTTP client
-        and resumes a stored session, which would otherwise delay the first frame.
+        and resumes a stored session, which would otherwise delay the first frame. Tests may
+        pass their own manager.
         """
-        from nojoin.ui.cloud import install_cloud
+        from nojoin.cloud import manager as cloud_manager
+        from nojoin.ui.cloud import CloudController
 
-        install_cloud(self.window, self.config, self.library.path)
+        manager = manager or cloud_manager.init(tasks=self.tasks)
+        manager.attach_config(self.config)
+        manager.backups.library_path = self.library.path
+        controller = CloudController(self.window, manager)
+        self.window.attach_cloud(controller)
+        manager.library_restored.connect(lambda _report: self.window.library_panel.refresh())
+        self.qt.aboutToQuit.connect(manager.shutdown)
+        self.window.destroyed.connect(lambda *_: manager.shutdown())
+        self.cloud = manager
+        manager.start()
+        return controller
 
     def warm_up(self) -> threading.Thread:
         """Import the engine client (PyAV, numpy, the pipeline) on a background thread.
@@ -115,20 +141,12 @@ class App:
         if warm is not None:
             warm.join(timeout=10)  # no import left running while the interpreter shuts down
         self.window.shutdown()
+        if self.cloud is not None:
+            self.cloud.shutdown()
+        self.tasks.shutdown(15_000)
         self.hook.uninstall()
         self.pipeline.close()
         self.library.close()
-
-
-class _TokenEvent(threading.Event):
-    """A threading.Event view of a CancelToken (the importer polls `is_set()`)."""
-
-    def __init__(self, token: CancelToken) -> None:
-        super().__init__()
-        self._token = token
-
-    def is_set(self) -> bool:
-        return self._token.cancelled
 
 
 def qt_application(argv: Sequence[str] | None = None) -> QApplication:
@@ -160,7 +178,13 @@ def build(
     if settings.data_folder and "NOJOIN_DATA_DIR" not in os.environ:
         os.environ["NOJOIN_DATA_DIR"] = str(Path(settings.data_folder).expanduser())
     library = library or Library()
-    lazy = LazyPipeline(library, pipeline)
+    tasks = TaskRunner()
+    app: App | None = None
+
+    def cloud_session() -> CloudManager | None:
+        return app.cloud if app is not None else None
+
+    lazy = LazyPipeline(library, pipeline, remote_connection=CloudConnection(cloud_session))
 
     def run_meeting(
         meeting_id: int,
@@ -171,11 +195,15 @@ def build(
     ) -> object:
         # Each run names its mode (the Settings choice, or "local" when the user chose to
         # process a meeting on this computer after the cloud refused it); the Pipeline builds
-        # and keeps one strategy per mode, the remote one over the signed-in session that
-        # Cloud Mode installs with `remote_strategy.set_default_connection`.
-        return lazy.get().process_meeting(meeting_id, options, progress, cancel, mode=mode)
+        # and keeps one strategy per mode, the remote one over the connection built above.
+        try:
+            runner = lazy.get()
+        except Exception as exc:  # the engine client could not load: the meeting failed
+            library.processing_failed(meeting_id, str(exc))
+            raise
+        return runner.process_meeting(meeting_id, options, progress, cancel, mode=mode)
 
-    queue = ProcessingQueue(run_meeting)
+    queue = ProcessingQueue(run_meeting, tasks)
 
     def make_recorder(listener: object) -> RecorderLike:
         from nojoin.audio.recorder import Recorder
@@ -189,31 +217,28 @@ def build(
             store=library,
         )
 
-    recorder = RecorderAdapter(recorder_factory or make_recorder)
+    recorder = RecorderAdapter(recorder_factory or make_recorder, tasks)
 
     def import_one(path: Path, progress: ProgressCallback, cancel: CancelToken) -> Meeting:
         from nojoin.audio.importer import import_file
 
-        result = import_file(
-            path,
-            store=library,
-            progress=lambda f: progress(Progress("importing", f)),
-            cancel=_TokenEvent(cancel),
-        )
+        result = import_file(path, store=library, progress=progress, cancel=cancel)
         assert result.meeting is not None
         return result.meeting
 
-    window = MainWindow(library, config, queue, recorder, import_one)
-    hook = ExceptionHook(lambda: window)
+    window = MainWindow(library, config, queue, recorder, import_one, tasks)
+    hook = ExceptionHook(lambda: window, tasks)
     if install_excepthook:
         hook.install()
-    return App(qt, config, library, lazy, queue, recorder, window, hook)
+    app = App(qt, config, library, tasks, lazy, queue, recorder, window, hook)
+    return app
 
 
 def recover_recordings(library: Library) -> list[Meeting]:
     """Turn recordings a crash interrupted into library meetings (titled and stored as
-    `nojoin record` stores the ones it recovers: `save_recovered`)."""
-    from nojoin.audio.recovery import find_interrupted, recover, save_recovered
+    `nojoin record` stores the ones it recovers: `save_recording`)."""
+    from nojoin.audio.recovery import find_interrupted, recover
+    from nojoin.audio.saving import save_recording
 
     meetings: list[Meeting] = []
     for entry in find_interrupted():
@@ -224,7 +249,7 @@ def recover_recordings(library: Library) -> list[Meeting]:
             continue
         if rec.path is None:
             continue
-        meetings.append(save_recovered(library, rec))
+        meetings.append(save_recording(library, rec))
     return meetings
 
 
@@ -250,6 +275,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from nojoin.log import setup_logging
 
     setup_logging()
+    qt_application(argv)  # Qt's own options (-platform, -style...) from the command line
     app = build()
     app.window.show()
     QTimer.singleShot(0, app.install_cloud)

@@ -19,7 +19,8 @@ class LibraryError(NojoinError):
 
 
 class NotFoundError(NojoinError):
-    """A meeting, speaker or other record does not exist."""
+    """A meeting, speaker or other record does not exist, here or on Nojoin Cloud (a 404);
+    the desktop side's one not-found error."""
 
 
 class ProcessingError(NojoinError):

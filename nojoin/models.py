@@ -1,4 +1,5 @@
-"""Plain data types shared by storage, engines and UI; imports nothing of ours.
+"""Plain data types shared by storage, engines and UI, and the one `MeetingStore` port the
+engines and the pipeline store meetings through; imports nothing of ours.
 
 Times are seconds (float) from the start of the meeting's audio.
 """
@@ -8,7 +9,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ProcessingMode(enum.StrEnum):
+    """Where a meeting is processed (the Settings choice, and the pipeline's strategy key)."""
+
+    LOCAL = "local"  # this computer's engine
+    REMOTE = "remote"  # Nojoin Cloud's GPU workers (needs sign-in and, if gated, Pro)
 
 
 class MeetingStatus(enum.StrEnum):
@@ -160,3 +169,30 @@ class SearchHit:
     rank: float
     segment_id: int | None = None
     start: float | None = None
+
+
+class MeetingStore(Protocol):
+    """What the recorder, the importer and the pipeline need from the meeting library
+    (`nojoin.library.Library` is the one implementation; engines never import it: the
+    composition root passes it in)."""
+
+    def get_meeting(self, meeting_id: int) -> Meeting: ...
+
+    def add_meeting(
+        self,
+        title: str,
+        *,
+        audio_path: str | Path | None = ...,
+        duration: float = ...,
+        status: MeetingStatus = ...,
+        created_at: datetime | None = ...,
+        language: str | None = ...,
+    ) -> Meeting: ...
+
+    def start_processing(self, meeting_id: int) -> None: ...
+
+    def processing_failed(self, meeting_id: int, error: str) -> None: ...
+
+    def processing_cancelled(self, meeting_id: int) -> MeetingStatus: ...
+
+    def save_transcript(self, meeting_id: int, transcript: Transcript) -> None: ...

@@ -28,7 +28,7 @@ from nojoin.errors import CancelledError
 from nojoin.library import Library
 from nojoin.models import MeetingStatus, Segment, Transcript
 from nojoin.processing.pipeline import Pipeline
-from nojoin.processing.strategies.base import Progress
+from nojoin.processing.contract import Progress
 from nojoin.ui.options import options_from_settings
 
 out, work = Path(sys.argv[1]), Path(sys.argv[2])

@@ -1,15 +1,18 @@
-"""FastAPI dependencies: `CurrentUser` (verified access token) and `CurrentUserId`."""
+"""FastAPI dependencies: `CurrentUser` (verified access token), `CurrentUserId`, and
+`AuthServiceDep` (the built-in auth server, behind the anon key)."""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from backend.auth.service import AuthService
 from backend.auth.verifier import AuthUser
-from backend.errors import UnauthorizedError
+from backend.errors import NotFoundError, UnauthorizedError
 from backend.runtime import RuntimeDep
 
 _bearer = HTTPBearer(auto_error=False, description="Supabase access token")
@@ -36,3 +39,17 @@ async def current_user_id(user: Annotated[AuthUser, Depends(current_user)]) -> u
 
 CurrentUser = Annotated[AuthUser, Depends(current_user)]
 CurrentUserId = Annotated[uuid.UUID, Depends(current_user_id)]
+
+
+async def require_apikey(
+    runtime: RuntimeDep, apikey: Annotated[str | None, Header()] = None
+) -> AuthService:
+    """The built-in server and the anon key; 401 without a matching `apikey` header."""
+    if runtime.auth is None or runtime.anon_key is None:
+        raise NotFoundError("The built-in auth server is not enabled.")
+    if not apikey or not hmac.compare_digest(apikey.encode(), runtime.anon_key.encode()):
+        raise UnauthorizedError("No valid API key found in request", code="no_api_key")
+    return runtime.auth
+
+
+AuthServiceDep = Annotated[AuthService, Depends(require_apikey)]

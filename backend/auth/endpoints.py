@@ -3,48 +3,23 @@ built-in auth server in embedded mode. Requests need the `apikey` header (the an
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from backend.auth.dependencies import bearer_token
+from backend.auth.dependencies import AuthServiceDep, CurrentUser
 from backend.auth.schemas import RecoverBody, SignupBody, TokenBody, UpdateUserBody, VerifyBody
-from backend.auth.service import AuthService
-from backend.auth.verifier import AuthUser
 from backend.db import SessionDep
 from backend.errors import (
     SUPABASE_API_VERSION,
     BadRequestError,
     NotFoundError,
-    UnauthorizedError,
     ValidationFailedError,
 )
-from backend.runtime import RuntimeDep
+from backend.runtime import BaseURLDep, RuntimeDep
 
 _HEADERS = {"X-Supabase-Api-Version": SUPABASE_API_VERSION, "Cache-Control": "no-store"}
-
-
-async def require_apikey(
-    runtime: RuntimeDep, apikey: Annotated[str | None, Header()] = None
-) -> AuthService:
-    """The built-in server and the anon key; 401 without a matching `apikey` header."""
-    if runtime.auth is None or runtime.anon_key is None:
-        raise NotFoundError("The built-in auth server is not enabled.")
-    if not apikey or not hmac.compare_digest(apikey.encode(), runtime.anon_key.encode()):
-        raise UnauthorizedError("No valid API key found in request", code="no_api_key")
-    return runtime.auth
-
-
-AuthServiceDep = Annotated[AuthService, Depends(require_apikey)]
-
-
-async def _caller(runtime: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> AuthUser:
-    return runtime.verifier.verify(token)
-
-
-CallerDep = Annotated[AuthUser, Depends(_caller)]
 
 
 def _json(body: Any, status: int = 200) -> JSONResponse:
@@ -53,10 +28,6 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
 
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def _base_url(runtime: RuntimeDep, request: Request) -> str:
-    return runtime.settings.public_url or str(request.base_url)
 
 
 router = APIRouter(prefix="/auth/v1", tags=["auth"])
@@ -103,9 +74,13 @@ def token(
 
 @router.post("/recover")
 def recover(
-    body: RecoverBody, request: Request, runtime: RuntimeDep, auth: AuthServiceDep, conn: SessionDep
+    body: RecoverBody,
+    request: Request,
+    base_url: BaseURLDep,
+    auth: AuthServiceDep,
+    conn: SessionDep,
 ) -> JSONResponse:
-    auth.recover(conn, body.email, _base_url(runtime, request), _client_ip(request))
+    auth.recover(conn, body.email, base_url, _client_ip(request))
     return _json({})
 
 
@@ -119,13 +94,13 @@ def verify(body: VerifyBody, auth: AuthServiceDep, conn: SessionDep) -> JSONResp
 
 
 @router.get("/user")
-def get_user(caller: CallerDep, auth: AuthServiceDep, conn: SessionDep) -> JSONResponse:
+def get_user(caller: CurrentUser, auth: AuthServiceDep, conn: SessionDep) -> JSONResponse:
     return _json(auth.get_user(conn, caller))
 
 
 @router.put("/user")
 def update_user(
-    body: UpdateUserBody, caller: CallerDep, auth: AuthServiceDep, conn: SessionDep
+    body: UpdateUserBody, caller: CurrentUser, auth: AuthServiceDep, conn: SessionDep
 ) -> JSONResponse:
     return _json(
         auth.update_user(conn, caller, password=body.password, data=body.data, email=body.email)
@@ -134,7 +109,7 @@ def update_user(
 
 @router.post("/logout", status_code=204)
 def logout(
-    caller: CallerDep,
+    caller: CurrentUser,
     auth: AuthServiceDep,
     conn: SessionDep,
     scope: Annotated[Literal["global", "local", "others"], Query()] = "global",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from backend.auth.repository import AuthRepository
 from backend.db import Connection
 from backend.keyfiles import write_private_file
 
@@ -28,10 +29,7 @@ class OutboxMailer:
     """Queues mails in nojoin_auth.mail_outbox, in the same transaction as the token."""
 
     def send(self, conn: Connection, *, recipient: str, subject: str, body: str) -> None:
-        conn.execute(
-            "INSERT INTO nojoin_auth.mail_outbox (recipient, subject, body) VALUES (%s, %s, %s)",
-            (recipient, subject, body),
-        )
+        AuthRepository.from_session(conn).queue_mail(recipient, subject, body)
         logger.info("Queued mail %r in the outbox", subject)
 
 
@@ -41,7 +39,14 @@ class FileMailer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, conn: Connection, *, recipient: str, subject: str, body: str) -> None:
+    def send(
+        self,
+        conn: Connection,  # noqa: ARG002 (Mailer API: the outbox mailer writes in it)
+        *,
+        recipient: str,
+        subject: str,
+        body: str,
+    ) -> None:
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.json"
         payload = {"to": recipient, "subject": subject, "body": body}
         write_private_file(self.folder / name, json.dumps(payload, indent=2).encode())

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from backend.db import Connection
+from backend.db import Repository
 
 Row = dict[str, Any]
 
@@ -16,21 +16,20 @@ _USER_COLUMNS = (
 )
 
 
-class AuthRepository:
+class AuthRepository(Repository):
     # --- users ---
-    def get_user(self, conn: Connection, user_id: uuid.UUID) -> Row | None:
-        return conn.execute(
+    def get_user(self, user_id: uuid.UUID) -> Row | None:
+        return self.session.execute(
             f"SELECT {_USER_COLUMNS} FROM auth.users WHERE id = %s", (user_id,)
         ).fetchone()
 
-    def get_user_by_email(self, conn: Connection, email: str) -> Row | None:
-        return conn.execute(
+    def get_user_by_email(self, email: str) -> Row | None:
+        return self.session.execute(
             f"SELECT {_USER_COLUMNS} FROM auth.users WHERE lower(email) = lower(%s)", (email,)
         ).fetchone()
 
     def insert_user(
         self,
-        conn: Connection,
         *,
         user_id: uuid.UUID,
         email: str,
@@ -40,7 +39,7 @@ class AuthRepository:
         """Insert a confirmed e-mail user; None when the e-mail is already registered."""
         from psycopg.types.json import Jsonb
 
-        return conn.execute(
+        return self.session.execute(
             "INSERT INTO auth.users (id, aud, role, email, encrypted_password,"
             " email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)"
             " VALUES (%s, 'authenticated', 'authenticated', %s, %s, now(), %s, %s, now(), now())"
@@ -56,7 +55,6 @@ class AuthRepository:
 
     def update_user(
         self,
-        conn: Connection,
         user_id: uuid.UUID,
         *,
         password_hash: str | None = None,
@@ -64,7 +62,7 @@ class AuthRepository:
     ) -> Row | None:
         from psycopg.types.json import Jsonb
 
-        return conn.execute(
+        return self.session.execute(
             "UPDATE auth.users SET"
             " encrypted_password = coalesce(%s, encrypted_password),"
             " raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || %s,"
@@ -73,31 +71,32 @@ class AuthRepository:
             (password_hash, Jsonb(user_metadata or {}), user_id),
         ).fetchone()
 
-    def touch_sign_in(self, conn: Connection, user_id: uuid.UUID) -> Row | None:
-        return conn.execute(
+    def touch_sign_in(self, user_id: uuid.UUID) -> Row | None:
+        return self.session.execute(
             f"UPDATE auth.users SET last_sign_in_at = now() WHERE id = %s RETURNING {_USER_COLUMNS}",
             (user_id,),
         ).fetchone()
 
-    def set_recovery_sent(self, conn: Connection, user_id: uuid.UUID) -> None:
-        conn.execute("UPDATE auth.users SET recovery_sent_at = now() WHERE id = %s", (user_id,))
+    def set_recovery_sent(self, user_id: uuid.UUID) -> None:
+        self.session.execute(
+            "UPDATE auth.users SET recovery_sent_at = now() WHERE id = %s", (user_id,)
+        )
 
     # --- sessions and refresh tokens ---
-    def create_session(self, conn: Connection, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        conn.execute(
+    def create_session(self, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self.session.execute(
             "INSERT INTO nojoin_auth.sessions (id, user_id) VALUES (%s, %s)",
             (session_id, user_id),
         )
 
-    def get_session(self, conn: Connection, session_id: uuid.UUID) -> Row | None:
-        return conn.execute(
+    def get_session(self, session_id: uuid.UUID) -> Row | None:
+        return self.session.execute(
             "SELECT id, user_id, revoked_at FROM nojoin_auth.sessions WHERE id = %s",
             (session_id,),
         ).fetchone()
 
     def revoke_sessions(
         self,
-        conn: Connection,
         user_id: uuid.UUID,
         *,
         only: uuid.UUID | None = None,
@@ -112,7 +111,7 @@ class AuthRepository:
         if keep is not None:
             where += " AND id <> %s"
             params.append(keep)
-        conn.execute(
+        self.session.execute(
             f"WITH s AS (UPDATE nojoin_auth.sessions SET revoked_at = now() WHERE {where}"
             " RETURNING id)"
             " UPDATE nojoin_auth.refresh_tokens SET revoked = true"
@@ -122,7 +121,6 @@ class AuthRepository:
 
     def insert_refresh_token(
         self,
-        conn: Connection,
         *,
         token_hash: str,
         session_id: uuid.UUID,
@@ -130,16 +128,16 @@ class AuthRepository:
         parent_hash: str | None,
         expires_at: datetime,
     ) -> None:
-        conn.execute(
+        self.session.execute(
             "INSERT INTO nojoin_auth.refresh_tokens"
             " (token_hash, session_id, user_id, parent_hash, expires_at)"
             " VALUES (%s, %s, %s, %s, %s)",
             (token_hash, session_id, user_id, parent_hash, expires_at),
         )
 
-    def lock_refresh_token(self, conn: Connection, token_hash: str) -> Row | None:
+    def lock_refresh_token(self, token_hash: str) -> Row | None:
         """The token row joined with its session, locked against a concurrent refresh."""
-        return conn.execute(
+        return self.session.execute(
             "SELECT t.token_hash, t.session_id, t.user_id, t.revoked, t.expires_at,"
             " extract(epoch FROM now() - t.revoked_at) AS revoked_seconds_ago,"
             " s.revoked_at AS session_revoked_at"
@@ -148,29 +146,29 @@ class AuthRepository:
             (token_hash,),
         ).fetchone()
 
-    def revoke_refresh_token(self, conn: Connection, token_hash: str) -> None:
-        conn.execute(
+    def revoke_refresh_token(self, token_hash: str) -> None:
+        self.session.execute(
             "UPDATE nojoin_auth.refresh_tokens SET revoked = true, revoked_at = now()"
             " WHERE token_hash = %s",
             (token_hash,),
         )
 
-    def mark_session_refreshed(self, conn: Connection, session_id: uuid.UUID) -> None:
-        conn.execute(
+    def mark_session_refreshed(self, session_id: uuid.UUID) -> None:
+        self.session.execute(
             "UPDATE nojoin_auth.sessions SET refreshed_at = now() WHERE id = %s", (session_id,)
         )
 
     # --- rate limiting ---
-    def count_attempts(self, conn: Connection, key: str, window_seconds: int) -> int:
-        row = conn.execute(
+    def count_attempts(self, key: str, window_seconds: int) -> int:
+        row = self.session.execute(
             "SELECT count(*) AS n FROM nojoin_auth.attempts"
             " WHERE key = %s AND attempted_at > now() - make_interval(secs => %s)",
             (key, window_seconds),
         ).fetchone()
         return int(row["n"]) if row else 0
 
-    def oldest_attempt_age(self, conn: Connection, key: str, window_seconds: int) -> float:
-        row = conn.execute(
+    def oldest_attempt_age(self, key: str, window_seconds: int) -> float:
+        row = self.session.execute(
             "SELECT extract(epoch FROM now() - min(attempted_at)) AS age"
             " FROM nojoin_auth.attempts"
             " WHERE key = %s AND attempted_at > now() - make_interval(secs => %s)",
@@ -178,23 +176,22 @@ class AuthRepository:
         ).fetchone()
         return float(row["age"]) if row and row["age"] is not None else 0.0
 
-    def record_attempt(self, conn: Connection, key: str, *, keep_seconds: int) -> None:
+    def record_attempt(self, key: str, *, keep_seconds: int) -> None:
         """Count one attempt for `key`, and drop every attempt older than any rate-limit window
         (`keep_seconds`), so the table holds only what a limit can still count."""
-        conn.execute("INSERT INTO nojoin_auth.attempts (key) VALUES (%s)", (key,))
-        conn.execute(
+        self.session.execute("INSERT INTO nojoin_auth.attempts (key) VALUES (%s)", (key,))
+        self.session.execute(
             "DELETE FROM nojoin_auth.attempts"
             " WHERE attempted_at < now() - make_interval(secs => %s)",
             (keep_seconds,),
         )
 
-    def clear_attempts(self, conn: Connection, key: str) -> None:
-        conn.execute("DELETE FROM nojoin_auth.attempts WHERE key = %s", (key,))
+    def clear_attempts(self, key: str) -> None:
+        self.session.execute("DELETE FROM nojoin_auth.attempts WHERE key = %s", (key,))
 
     # --- password recovery ---
     def insert_recovery(
         self,
-        conn: Connection,
         *,
         user_id: uuid.UUID,
         otp_hash: str,
@@ -202,12 +199,12 @@ class AuthRepository:
         expires_at: datetime,
     ) -> None:
         # Only the newest recovery token of a user is valid.
-        conn.execute(
+        self.session.execute(
             "UPDATE nojoin_auth.recovery_tokens SET used_at = now()"
             " WHERE user_id = %s AND used_at IS NULL",
             (user_id,),
         )
-        conn.execute(
+        self.session.execute(
             "INSERT INTO nojoin_auth.recovery_tokens (user_id, otp_hash, link_hash, expires_at)"
             " VALUES (%s, %s, %s, %s)",
             (user_id, otp_hash, link_hash, expires_at),
@@ -215,7 +212,6 @@ class AuthRepository:
 
     def take_recovery(
         self,
-        conn: Connection,
         *,
         link_hash: str | None = None,
         user_id: uuid.UUID | None = None,
@@ -227,9 +223,16 @@ class AuthRepository:
             where, params = "link_hash = %s", [link_hash]
         else:
             where, params = "user_id = %s AND otp_hash = %s", [user_id, otp_hash]
-        return conn.execute(
+        return self.session.execute(
             "UPDATE nojoin_auth.recovery_tokens SET used_at = now()"
             f" WHERE {where} AND used_at IS NULL AND expires_at > now()"
             " RETURNING id, user_id",
             params,
         ).fetchone()
+
+    # --- mail outbox (no mail server in embedded mode) ---
+    def queue_mail(self, recipient: str, subject: str, body: str) -> None:
+        self.session.execute(
+            "INSERT INTO nojoin_auth.mail_outbox (recipient, subject, body) VALUES (%s, %s, %s)",
+            (recipient, subject, body),
+        )

@@ -48,18 +48,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class AuthService:
+    """The built-in auth server's rules; one per Runtime (`runtime.auth`, `AuthServiceDep`)."""
+
     def __init__(
         self,
         settings: Settings,
         keys: SigningKeys,
         mailer: Mailer,
-        repository: AuthRepository | None = None,
         hasher: PasswordHasher | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
         self.mailer = mailer
-        self.repo = repository or AuthRepository()
         self.hasher = hasher or PasswordHasher()
         # Verified against when the e-mail is unknown, so timing does not reveal accounts.
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
@@ -133,14 +133,14 @@ class AuthService:
         amr_method: str = "password",
     ) -> dict[str, Any]:
         """Create (or continue) a session and return GoTrue's session JSON."""
+        repo = AuthRepository.from_session(conn)
         if session_id is None:
             session_id = uuid.uuid4()
-            self.repo.create_session(conn, session_id, user["id"])
+            repo.create_session(session_id, user["id"])
         now = int(time.time())
         ttl = self.settings.access_token_ttl_seconds
         refresh_token = secrets.token_urlsafe(32)
-        self.repo.insert_refresh_token(
-            conn,
+        repo.insert_refresh_token(
             token_hash=_hash_token(refresh_token),
             session_id=session_id,
             user_id=user["id"],
@@ -184,10 +184,11 @@ class AuthService:
     ) -> None:
         """429 once any key has `limit` attempts in the last `window` seconds (default: the
         sign-in window); Retry-After says when its oldest attempt leaves the window."""
+        repo = AuthRepository.from_session(conn)
         window = window or self.settings.signin_window_seconds
         for key, limit in keys:
-            if self.repo.count_attempts(conn, key, window) >= limit:
-                age = self.repo.oldest_attempt_age(conn, key, window)
+            if repo.count_attempts(key, window) >= limit:
+                age = repo.oldest_attempt_age(key, window)
                 retry_after = int(window - age) + 1
                 minutes = -(-retry_after // 60)
                 wait = "a minute" if minutes <= 1 else f"{minutes} minutes"
@@ -198,7 +199,7 @@ class AuthService:
     def _record(self, conn: Connection, key: str) -> None:
         s = self.settings
         keep = max(s.signin_window_seconds, s.signup_window_seconds, s.recover_window_seconds)
-        self.repo.record_attempt(conn, key, keep_seconds=keep)
+        AuthRepository.from_session(conn).record_attempt(key, keep_seconds=keep)
 
     def _fail(self, conn: Connection, keys: list[str], error: BackendError) -> BackendError:
         for key in keys:
@@ -215,6 +216,7 @@ class AuthService:
         data: dict[str, Any],
         client_ip: str,
     ) -> dict[str, Any]:
+        repo = AuthRepository.from_session(conn)
         email = self.normalise_email(email)
         password = self._check_password_strength(password)
         # Before the (deliberately slow) hash: mass sign-ups from one address are refused
@@ -227,8 +229,7 @@ class AuthService:
             what="sign-ups from this network",
         )
         self._record(conn, ip_key)
-        row = self.repo.insert_user(
-            conn,
+        row = repo.insert_user(
             user_id=uuid.uuid4(),
             email=email,
             password_hash=self.hasher.hash(password),
@@ -239,13 +240,14 @@ class AuthService:
                 "User already registered", code="user_already_exists", keep_changes=True
             )
         # No mail server: e-mail addresses are auto-confirmed (GoTrue's MAILER_AUTOCONFIRM).
-        row = self.repo.touch_sign_in(conn, row["id"]) or row
+        row = repo.touch_sign_in(row["id"]) or row
         logger.info("New user %s signed up", row["id"])
         return self._issue_session(conn, row)
 
     def password_grant(
         self, conn: Connection, email: str | None, password: str | None, client_ip: str
     ) -> dict[str, Any]:
+        repo = AuthRepository.from_session(conn)
         if not email or not password:
             raise BadRequestError(
                 "You must provide either an email or phone number and a password",
@@ -255,7 +257,7 @@ class AuthService:
         email_key, ip_key = f"signin:email:{email}", f"signin:ip:{client_ip}"
         limit = self.settings.signin_max_attempts
         self._check_rate(conn, [(email_key, limit), (ip_key, limit * 5)])
-        user = self.repo.get_user_by_email(conn, email)
+        user = repo.get_user_by_email(email)
         stored = user["encrypted_password"] if user else None
         ok = False
         try:
@@ -268,17 +270,18 @@ class AuthService:
                 [email_key, ip_key],
                 BadRequestError("Invalid login credentials", code="invalid_credentials"),
             )
-        self.repo.clear_attempts(conn, email_key)
+        repo.clear_attempts(email_key)
         if self.hasher.check_needs_rehash(stored or ""):
-            self.repo.update_user(conn, user["id"], password_hash=self.hasher.hash(password))
-        user = self.repo.touch_sign_in(conn, user["id"]) or user
+            repo.update_user(user["id"], password_hash=self.hasher.hash(password))
+        user = repo.touch_sign_in(user["id"]) or user
         return self._issue_session(conn, user)
 
     def refresh_grant(self, conn: Connection, refresh_token: str | None) -> dict[str, Any]:
+        repo = AuthRepository.from_session(conn)
         if not refresh_token:
             raise BadRequestError("Refresh Token Not Found", code="refresh_token_not_found")
         token_hash = _hash_token(refresh_token)
-        row = self.repo.lock_refresh_token(conn, token_hash)
+        row = repo.lock_refresh_token(token_hash)
         if row is None or row["session_revoked_at"] is not None:
             raise BadRequestError(
                 "Invalid Refresh Token: Refresh Token Not Found", code="refresh_token_not_found"
@@ -291,7 +294,7 @@ class AuthService:
         ):
             # Two refreshes raced (e.g. the auto-refresh timer and a manual refresh): the
             # loser gets its own new token in the same session rather than a sign-out.
-            user = self.repo.get_user(conn, row["user_id"])
+            user = repo.get_user(row["user_id"])
             if user is not None:
                 return self._issue_session(
                     conn, user, session_id=row["session_id"], parent_hash=token_hash
@@ -299,7 +302,7 @@ class AuthService:
         if row["revoked"]:
             # A used token came back: it was stolen or replayed. Kill the whole family.
             logger.warning("Refresh token reuse detected; revoking session %s", row["session_id"])
-            self.repo.revoke_sessions(conn, row["user_id"], only=row["session_id"])
+            repo.revoke_sessions(row["user_id"], only=row["session_id"])
             error = BadRequestError(
                 "Invalid Refresh Token: Already Used", code="refresh_token_already_used"
             )
@@ -309,16 +312,17 @@ class AuthService:
             raise BadRequestError(
                 "Invalid Refresh Token: Refresh Token Expired", code="refresh_token_not_found"
             )
-        user = self.repo.get_user(conn, row["user_id"])
+        user = repo.get_user(row["user_id"])
         if user is None:
             raise BadRequestError("User not found", code="user_not_found")
-        self.repo.revoke_refresh_token(conn, token_hash)
-        self.repo.mark_session_refreshed(conn, row["session_id"])
+        repo.revoke_refresh_token(token_hash)
+        repo.mark_session_refreshed(row["session_id"])
         return self._issue_session(conn, user, session_id=row["session_id"], parent_hash=token_hash)
 
     # --- recovery ---
     def recover(self, conn: Connection, email: str | None, base_url: str, client_ip: str) -> None:
         """Queue a recovery mail if the account exists; always looks the same to the caller."""
+        repo = AuthRepository.from_session(conn)
         email = self.normalise_email(email)
         keys = [
             (f"recover:email:{email}", self.settings.recover_max_per_email),
@@ -334,20 +338,19 @@ class AuthService:
         )
         for key, _limit in keys:
             self._record(conn, key)
-        user = self.repo.get_user_by_email(conn, email)
+        user = repo.get_user_by_email(email)
         if user is None:
             return
         otp = f"{secrets.randbelow(10**6):06d}"
         link_token = secrets.token_urlsafe(32)
-        self.repo.insert_recovery(
-            conn,
+        repo.insert_recovery(
             user_id=user["id"],
             otp_hash=_hash_token(f"{user['id']}:{otp}"),
             link_hash=_hash_token(link_token),
             expires_at=datetime.now(UTC)
             + timedelta(seconds=self.settings.recovery_token_ttl_seconds),
         )
-        self.repo.set_recovery_sent(conn, user["id"])
+        repo.set_recovery_sent(user["id"])
         minutes = self.settings.recovery_token_ttl_seconds // 60
         body = (
             "Someone asked to reset the password of your Nojoin account.\n\n"
@@ -369,6 +372,7 @@ class AuthService:
         email: str | None,
         token: str | None,
     ) -> dict[str, Any]:
+        repo = AuthRepository.from_session(conn)
         if type_ != "recovery":
             raise BadRequestError(
                 f"Verification type {type_!r} is not supported here; use 'recovery'.",
@@ -376,15 +380,15 @@ class AuthService:
             )
         invalid = ForbiddenError("Token has expired or is invalid", code="otp_expired")
         if token_hash:
-            taken = self.repo.take_recovery(conn, link_hash=_hash_token(token_hash))
+            taken = repo.take_recovery(link_hash=_hash_token(token_hash))
         elif email and token:
             email = self.normalise_email(email)
             key = f"verify:email:{email}"
             self._check_rate(conn, [(key, self.settings.signin_max_attempts)])
-            user = self.repo.get_user_by_email(conn, email)
+            user = repo.get_user_by_email(email)
             taken = (
-                self.repo.take_recovery(
-                    conn, user_id=user["id"], otp_hash=_hash_token(f"{user['id']}:{token.strip()}")
+                repo.take_recovery(
+                    user_id=user["id"], otp_hash=_hash_token(f"{user['id']}:{token.strip()}")
                 )
                 if user
                 else None
@@ -397,21 +401,22 @@ class AuthService:
             )
         if taken is None:
             raise invalid
-        user = self.repo.touch_sign_in(conn, taken["user_id"])
+        user = repo.touch_sign_in(taken["user_id"])
         if user is None:
             raise invalid
         return self._issue_session(conn, user, amr_method="recovery")
 
     # --- signed-in user ---
     def require_active_session(self, conn: Connection, caller: AuthUser) -> Row:
+        repo = AuthRepository.from_session(conn)
         if caller.session_id is not None:
-            session = self.repo.get_session(conn, caller.session_id)
+            session = repo.get_session(caller.session_id)
             if session is None or session["revoked_at"] is not None:
                 raise ForbiddenError(
                     "Session from session_id claim in JWT does not exist",
                     code="session_not_found",
                 )
-        user = self.repo.get_user(conn, caller.id)
+        user = repo.get_user(caller.id)
         if user is None:
             raise ForbiddenError("User from sub claim in JWT does not exist", code="user_not_found")
         return user
@@ -428,6 +433,7 @@ class AuthService:
         data: dict[str, Any] | None,
         email: str | None,
     ) -> dict[str, Any]:
+        repo = AuthRepository.from_session(conn)
         user = self.require_active_session(conn, caller)
         if email is not None and email.strip().lower() != (user["email"] or "").lower():
             raise ValidationFailedError(
@@ -437,20 +443,19 @@ class AuthService:
         password_hash = None
         if password is not None:
             password_hash = self.hasher.hash(self._check_password_strength(password))
-        row = self.repo.update_user(
-            conn, caller.id, password_hash=password_hash, user_metadata=data
-        )
+        row = repo.update_user(caller.id, password_hash=password_hash, user_metadata=data)
         if row is None:
             raise ForbiddenError("User from sub claim in JWT does not exist", code="user_not_found")
         if password_hash is not None:
             # A new password signs out every other session (stolen refresh tokens die too).
-            self.repo.revoke_sessions(conn, caller.id, keep=caller.session_id)
+            repo.revoke_sessions(caller.id, keep=caller.session_id)
         return self.user_json(row)
 
     def logout(self, conn: Connection, caller: AuthUser, scope: LogoutScope) -> None:
+        repo = AuthRepository.from_session(conn)
         if scope == "global" or caller.session_id is None:
-            self.repo.revoke_sessions(conn, caller.id)
+            repo.revoke_sessions(caller.id)
         elif scope == "local":
-            self.repo.revoke_sessions(conn, caller.id, only=caller.session_id)
+            repo.revoke_sessions(caller.id, only=caller.session_id)
         else:
-            self.repo.revoke_sessions(conn, caller.id, keep=caller.session_id)
+            repo.revoke_sessions(caller.id, keep=caller.session_id)

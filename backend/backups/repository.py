@@ -7,16 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from backend.db import Connection
+from backend.db import Repository
 
 Row = dict[str, Any]
 _COLUMNS = "id, user_id, name, object_key, size, sha256, provider, status, created_at, expires_at"
 
 
-class BackupRepository:
+class BackupRepository(Repository):
     def insert(
         self,
-        conn: Connection,
         *,
         backup_id: uuid.UUID,
         user_id: uuid.UUID,
@@ -27,38 +26,38 @@ class BackupRepository:
         provider: str,
         expires_at: datetime,
     ) -> None:
-        conn.execute(
+        self.session.execute(
             "INSERT INTO public.backups"
             " (id, user_id, name, object_key, size, sha256, provider, expires_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (backup_id, user_id, name, object_key, size, sha256, provider, expires_at),
         )
 
-    def get(self, conn: Connection, user_id: uuid.UUID, backup_id: uuid.UUID) -> Row | None:
-        return conn.execute(
+    def get(self, user_id: uuid.UUID, backup_id: uuid.UUID) -> Row | None:
+        return self.session.execute(
             f"SELECT {_COLUMNS} FROM public.backups WHERE id = %s AND user_id = %s",
             (backup_id, user_id),
         ).fetchone()
 
-    def pending(self, conn: Connection, user_id: uuid.UUID) -> list[Row]:
-        return conn.execute(
+    def pending(self, user_id: uuid.UUID) -> list[Row]:
+        return self.session.execute(
             f"SELECT {_COLUMNS} FROM public.backups WHERE user_id = %s AND status = 'pending'"
             " ORDER BY created_at FOR UPDATE SKIP LOCKED",
             (user_id,),
         ).fetchall()
 
-    def completed(self, conn: Connection, user_id: uuid.UUID) -> list[Row]:
-        return conn.execute(
+    def completed(self, user_id: uuid.UUID) -> list[Row]:
+        return self.session.execute(
             f"SELECT {_COLUMNS} FROM public.backups WHERE user_id = %s AND status = 'completed'"
             " ORDER BY created_at DESC, id",
             (user_id,),
         ).fetchall()
 
-    def mark_completed(self, conn: Connection, backup_id: uuid.UUID) -> None:
-        conn.execute(
+    def mark_completed(self, backup_id: uuid.UUID) -> None:
+        self.session.execute(
             "UPDATE public.backups SET status = 'completed', completed_at = now() WHERE id = %s",
             (backup_id,),
         )
 
-    def delete(self, conn: Connection, backup_id: uuid.UUID) -> None:
-        conn.execute("DELETE FROM public.backups WHERE id = %s", (backup_id,))
+    def delete(self, backup_id: uuid.UUID) -> None:
+        self.session.execute("DELETE FROM public.backups WHERE id = %s", (backup_id,))

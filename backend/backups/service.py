@@ -28,15 +28,11 @@ logger = logging.getLogger(__name__)
 
 
 class BackupService:
-    def __init__(
-        self,
-        settings: Settings,
-        storage: StorageProvider,
-        repository: BackupRepository | None = None,
-    ) -> None:
+    """One per Runtime (`runtime.backups`, `BackupServiceDep`)."""
+
+    def __init__(self, settings: Settings, storage: StorageProvider) -> None:
         self.settings = settings
         self.storage = storage
-        self.repo = repository or BackupRepository()
 
     @staticmethod
     def object_key(user_id: uuid.UUID, backup_id: uuid.UUID) -> str:
@@ -52,13 +48,14 @@ class BackupService:
         sha256: str,
         base_url: str,
     ) -> UploadUrlResponse:
+        repo = BackupRepository.from_session(conn)
         if size > self.settings.backup_max_bytes:
             raise PayloadTooLargeError(
                 f"The backup is {size} bytes; the limit is {self.settings.backup_max_bytes}.",
                 code="backup_too_large",
             )
         self.reconcile(conn, user_id)
-        if len(self.repo.pending(conn, user_id)) >= self.settings.backup_max_pending:
+        if len(repo.pending(user_id)) >= self.settings.backup_max_pending:
             raise TooManyRequestsError(
                 "Too many unfinished backup uploads. Finish one or wait for its link to expire.",
                 retry_after=self.settings.url_ttl_seconds,
@@ -70,8 +67,7 @@ class BackupService:
         target = self.storage.presign_upload(
             key, size=size, sha256=sha256, expires_in=ttl, base_url=base_url
         )
-        self.repo.insert(
-            conn,
+        repo.insert(
             backup_id=backup_id,
             user_id=user_id,
             name=name,
@@ -92,17 +88,18 @@ class BackupService:
 
     def list(self, conn: Connection, user_id: uuid.UUID) -> list[BackupOut]:
         self.reconcile(conn, user_id)
-        return [_out(row) for row in self.repo.completed(conn, user_id)]
+        return [_out(row) for row in BackupRepository.from_session(conn).completed(user_id)]
 
     def create_download(
         self, conn: Connection, user_id: uuid.UUID, backup_id: uuid.UUID, *, base_url: str
     ) -> DownloadUrlResponse:
-        row = self.repo.get(conn, user_id, backup_id)
+        repo = BackupRepository.from_session(conn)
+        row = repo.get(user_id, backup_id)
         if row is None:
             raise NotFoundError("No such backup.", code="backup_not_found")
         if row["status"] != "completed":
             self.reconcile(conn, user_id)
-            row = self.repo.get(conn, user_id, backup_id)
+            row = repo.get(user_id, backup_id)
             if row is None:
                 raise NotFoundError("No such backup.", code="backup_not_found")
             if row["status"] != "completed":
@@ -116,27 +113,28 @@ class BackupService:
 
     def reconcile(self, conn: Connection, user_id: uuid.UUID) -> None:
         """Promote finished uploads, drop expired or corrupt ones, enforce retention."""
+        repo = BackupRepository.from_session(conn)
         now = datetime.now(UTC)
         grace = timedelta(seconds=60)  # an upload that started before expiry may still finish
         changed = False
-        for row in self.repo.pending(conn, user_id):
+        for row in repo.pending(user_id):
             info = self.storage.stat(row["object_key"])
             if info is not None and info.size == row["size"]:
-                self.repo.mark_completed(conn, row["id"])
+                repo.mark_completed(row["id"])
                 changed = True
             elif info is not None:
                 logger.warning("Backup %s has the wrong size; deleting it", row["id"])
                 self._drop(conn, row)
             elif row["expires_at"] + grace < now:
-                self.repo.delete(conn, row["id"])
+                repo.delete(row["id"])
         if changed:
-            for row in self.repo.completed(conn, user_id)[self.settings.backup_retention :]:
+            for row in repo.completed(user_id)[self.settings.backup_retention :]:
                 logger.info("Retention: deleting backup %s of user %s", row["id"], user_id)
                 self._drop(conn, row)
 
     def _drop(self, conn: Connection, row: Row) -> None:
         self.storage.delete(row["object_key"])
-        self.repo.delete(conn, row["id"])
+        BackupRepository.from_session(conn).delete(row["id"])
 
 
 def _out(row: Row) -> BackupOut:

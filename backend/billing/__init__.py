@@ -1,4 +1,6 @@
-"""Subscriptions (Stripe Checkout + webhook), the tier gate and per-tier quotas for remote jobs.
+"""Billing: subscriptions (Stripe Checkout and portal, the webhook in `webhooks.py`), the tier
+gate and per-tier quotas for remote jobs, the operator's usage report and `nojoin-billing`.
 
-Other domains use `admit_job(conn, runtime, user_id, size)` from `backend.billing.gate`.
+`BillingService` (`runtime.billing`) is also the jobs domain's admission check: it implements
+`backend.jobs.admission.JobAdmission` (`check_can_submit`, `admit`).
 """

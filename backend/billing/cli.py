@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from backend.billing import repository as repo
+from backend.billing.repository import BillingRepository
 from backend.db import Connection, Database
 
 logger = logging.getLogger(__name__)
@@ -107,14 +107,12 @@ def write_usage(rows: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
 
 
 def _resolve_user(conn: Connection, text: str) -> uuid.UUID | None:
+    repo = BillingRepository.from_session(conn)
     try:
         user_id = uuid.UUID(text)
     except ValueError:
-        row = conn.execute(
-            "SELECT id FROM auth.users WHERE lower(email) = lower(%s)", (text,)
-        ).fetchone()
-        return uuid.UUID(str(row["id"])) if row else None
-    return user_id if repo.user_exists(conn, user_id) else None
+        return repo.user_id_by_email(text)
+    return user_id if repo.user_exists(user_id) else None
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -129,8 +127,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 if start >= end:
                     sys.stderr.write("nojoin-billing: --start must be before --end\n")
                     return 2
-                rows = repo.usage_summary(
-                    conn, start=start, end=end, granularity=args.granularity, user_id=args.user
+                rows = BillingRepository.from_session(conn).usage_summary(
+                    start=start, end=end, granularity=args.granularity, user_id=args.user
                 )
                 write_usage(rows, args.format, out)
                 return 0
@@ -138,9 +136,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             if user_id is None:
                 sys.stderr.write(f"nojoin-billing: no user {args.user!r}\n")
                 return 1
-            repo.lock_subscription(conn, user_id)
-            repo.update_subscription(
-                conn,
+            BillingRepository.from_session(conn).lock_subscription(user_id)
+            BillingRepository.from_session(conn).update_subscription(
                 user_id,
                 tier=args.tier,
                 status="active",

@@ -1,64 +1,39 @@
-"""Billing dependencies: the service (built once per runtime) and the verified webhook event."""
+"""Billing dependencies: the services (Runtime fields), the verified webhook event, the
+idempotency key and operator access."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
-import threading
 from typing import Annotated, Any
 
 import stripe
 from fastapi import Depends, Header, Request
 
-from backend.billing.service import BillingService, build_provider
-from backend.billing.settings import BillingSettings
+from backend.billing.service import BillingService
+from backend.billing.webhooks import StripeWebhookService
 from backend.errors import (
     BadRequestError,
     NotFoundError,
     ServiceUnavailableError,
     UnauthorizedError,
 )
-from backend.runtime import Runtime, RuntimeDep
+from backend.runtime import RuntimeDep
 
 logger = logging.getLogger(__name__)
 
-EXTRAS_KEY = "billing"
-_build_lock = threading.Lock()
+
+async def get_billing_service(runtime: RuntimeDep) -> BillingService:
+    return runtime.billing
 
 
-def billing_service(runtime: Runtime) -> BillingService:
-    """The runtime's BillingService, built from NOJOIN_* settings on first use. Tests (and
-    the app factory) may put their own into `runtime.extras["billing"]` beforehand."""
-    service = runtime.extras.get(EXTRAS_KEY)
-    if service is None:
-        with _build_lock:
-            service = runtime.extras.get(EXTRAS_KEY)
-            if service is None:
-                settings = BillingSettings()
-                service = BillingService(settings, build_provider(settings))
-                runtime.extras[EXTRAS_KEY] = service
-                logger.info(
-                    "Billing: provider=%s, subscription required=%s",
-                    service.provider.name,
-                    settings.gate_enabled,
-                )
-    assert isinstance(service, BillingService)
-    return service
-
-
-def get_billing_service(runtime: RuntimeDep) -> BillingService:
-    return billing_service(runtime)
+async def get_webhook_service(runtime: RuntimeDep) -> StripeWebhookService:
+    return runtime.webhooks
 
 
 BillingServiceDep = Annotated[BillingService, Depends(get_billing_service)]
-
-
-def base_url(request: Request, runtime: RuntimeDep) -> str:
-    return runtime.settings.public_url or str(request.base_url)
-
-
-BaseURLDep = Annotated[str, Depends(base_url)]
+WebhookServiceDep = Annotated[StripeWebhookService, Depends(get_webhook_service)]
 
 
 def idempotency_key(

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from backend.auth.dependencies import CurrentUserId
-from backend.billing import repository as repo
 from backend.billing.dependencies import (
-    BaseURLDep,
     BillingServiceDep,
     IdempotencyKeyDep,
     OperatorDep,
     VerifiedEventDep,
+    WebhookServiceDep,
 )
+from backend.billing.repository import BillingRepository
 from backend.billing.schemas import (
     SessionURL,
     SubscriptionOut,
@@ -30,6 +30,7 @@ from backend.billing.schemas import (
 )
 from backend.db import SessionDep
 from backend.errors import BadRequestError, NotFoundError
+from backend.runtime import BaseURLDep
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,10 @@ def get_subscription(
 
 @router.post("/webhook", response_model=WebhookAck)
 def stripe_webhook(
-    event: VerifiedEventDep, session: SessionDep, service: BillingServiceDep
+    event: VerifiedEventDep, session: SessionDep, webhooks: WebhookServiceDep
 ) -> WebhookAck:
     """Stripe events, verified by signature; each applied once (replays answer 200)."""
-    return WebhookAck(outcome=service.apply_event(session, event))
+    return WebhookAck(outcome=webhooks.apply_event(session, event))
 
 
 @router.get("/admin/usage", response_model=UsageReport)
@@ -93,8 +94,8 @@ def usage_report(
     start_at = _utc(start) if start else end_at - timedelta(days=30)
     if start_at >= end_at:
         raise BadRequestError("`start` must be before `end`.", code="bad_period")
-    rows = repo.usage_summary(
-        session, start=start_at, end=end_at, granularity=granularity, user_id=user_id
+    rows = BillingRepository.from_session(session).usage_summary(
+        start=start_at, end=end_at, granularity=granularity, user_id=user_id
     )
     return UsageReport(
         start=start_at,

@@ -85,3 +85,16 @@ class BillingSettings(BaseSettings):
 
     def max_file_bytes(self, tier: str) -> int:
         return self.quota_pro_max_file_bytes if tier == "pro" else self.quota_free_max_file_bytes
+
+    def check(self) -> None:
+        """Raise ValueError for settings that cannot work together (checked at start-up, so a
+        misconfiguration stops the server with this message instead of failing a request)."""
+        if self.provider_name == "stripe" and self.stripe_api_key is None:
+            raise ValueError("NOJOIN_BILLING_PROVIDER=stripe needs NOJOIN_STRIPE_API_KEY.")
+        if self.stripe_configured and not self.stripe_price_id:
+            raise ValueError("NOJOIN_STRIPE_API_KEY is set but NOJOIN_STRIPE_PRICE_ID is not.")
+        if self.stripe_configured and self.stripe_webhook_secret is None:
+            raise ValueError(
+                "NOJOIN_STRIPE_API_KEY is set but NOJOIN_STRIPE_WEBHOOK_SECRET is not: "
+                "subscriptions could never be activated."
+            )

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from backend.auth.dependencies import CurrentUserId
+from backend.config.dependencies import ConfigServiceDep
 from backend.config.schemas import ConfigIn, ConfigOut
-from backend.config.service import ConfigService
 from backend.db import SessionDep
 from backend.errors import (
     BadRequestError,
@@ -21,7 +21,6 @@ from backend.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from backend.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/config", tags=["config"])
 
@@ -61,8 +60,8 @@ def _reject_constant(name: str) -> Any:
 
 
 @router.get("", response_model=ConfigOut)
-def get_config(user_id: CurrentUserId, runtime: RuntimeDep, conn: SessionDep) -> JSONResponse:
-    return _respond(ConfigService(runtime.settings.config_max_bytes).get(conn, user_id))
+def get_config(user_id: CurrentUserId, service: ConfigServiceDep, conn: SessionDep) -> JSONResponse:
+    return _respond(service.get(conn, user_id))
 
 
 @router.put(
@@ -79,14 +78,13 @@ def get_config(user_id: CurrentUserId, runtime: RuntimeDep, conn: SessionDep) ->
 async def put_config(
     request: Request,
     user_id: CurrentUserId,
-    runtime: RuntimeDep,
+    service: ConfigServiceDep,
     conn: SessionDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaTypeError("Send the config as application/json.")
-    service = ConfigService(runtime.settings.config_max_bytes)
     # JSON framing ({"config": ..., "version": n}) gets a little headroom over the config cap.
     raw = await _read_capped(request, service.max_bytes + 1024)
     try:

@@ -13,12 +13,13 @@ from backend.errors import ConflictError, PayloadTooLargeError, ValidationFailed
 
 
 class ConfigService:
-    def __init__(self, max_bytes: int, repository: ProfileRepository | None = None) -> None:
+    """One per Runtime (`runtime.config`, `ConfigServiceDep`)."""
+
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.repo = repository or ProfileRepository()
 
     def get(self, conn: Connection, user_id: uuid.UUID) -> ConfigOut:
-        row = self.repo.get(conn, user_id)
+        row = ProfileRepository.from_session(conn).get(user_id)
         if row is None:
             return ConfigOut(config={}, version=0, updated_at=None)
         return ConfigOut(**row)
@@ -26,6 +27,7 @@ class ConfigService:
     def put(
         self, conn: Connection, user_id: uuid.UUID, config: dict[str, Any], expected: int
     ) -> ConfigOut:
+        repo = ProfileRepository.from_session(conn)
         size = len(json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode())
         if size > self.max_bytes:
             raise PayloadTooLargeError(
@@ -35,12 +37,12 @@ class ConfigService:
         if _contains_nul(config):
             raise ValidationFailedError("The config must not contain NUL characters.")
         row = (
-            self.repo.insert(conn, user_id, config)
+            repo.insert(user_id, config)
             if expected == 0
-            else self.repo.update_if_version(conn, user_id, config, expected)
+            else repo.update_if_version(user_id, config, expected)
         )
         if row is None:
-            current = self.repo.get(conn, user_id)
+            current = repo.get(user_id)
             version = current["version"] if current else 0
             raise ConflictError(
                 f"The cloud config changed (now version {version}, you sent {expected}). "

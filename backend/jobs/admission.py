@@ -10,18 +10,17 @@
 Both raise BackendErrors: ForbiddenError (403, no subscription), PayloadTooLargeError (413),
 TooManyRequestsError (429 + Retry-After, over quota).
 
-The default is the server-wide upload limit alone. Billing installs its tier gate and quotas
-(wrapping the upload limit, e.g. with `AdmissionChain`) with `install_admission(app, ...)`;
-`check_can_submit` maps to billing's `check_entitlement`, `admit` to its `admit_job`.
+The check in force is `Runtime.job_admission`: the server-wide upload limit, then billing's
+`BillingService`, which implements this protocol (`check_can_submit`: tier gate, file size
+and today's quota without reserving; `admit`: its `admit_job`, which takes the quota slot).
+Endpoints get it through `JobAdmissionDep` (backend/jobs/dependencies.py).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Protocol
-
-from fastapi import Depends, FastAPI, Request
+from typing import Protocol
 
 from backend.db import Connection
 from backend.errors import PayloadTooLargeError
@@ -44,7 +43,12 @@ class UploadLimitAdmission:
     def __init__(self, settings: JobSettings) -> None:
         self.max_bytes = settings.job_max_upload_bytes
 
-    def check_can_submit(self, conn: Connection, user_id: uuid.UUID, size: int | None) -> None:
+    def check_can_submit(
+        self,
+        conn: Connection,  # noqa: ARG002 (JobAdmission API: one limit for everyone)
+        user_id: uuid.UUID,  # noqa: ARG002
+        size: int | None,
+    ) -> None:
         if size is not None and size > self.max_bytes:
             raise PayloadTooLargeError(
                 f"The file is larger than the {self.max_bytes // (1024 * 1024)} MB limit for "
@@ -68,24 +72,3 @@ class AdmissionChain:
     def admit(self, conn: Connection, user_id: uuid.UUID, size: int) -> None:
         for check in self.checks:
             check.admit(conn, user_id, size)
-
-
-def default_admission(settings: JobSettings) -> JobAdmission:
-    return UploadLimitAdmission(settings)
-
-
-def install_admission(app: FastAPI, admission: JobAdmission) -> None:
-    """Make `admission` the check every job submission passes."""
-    app.state.job_admission = admission
-
-
-def get_job_admission(request: Request) -> JobAdmission:
-    admission: JobAdmission | None = getattr(request.app.state, "job_admission", None)
-    if admission is None:
-        settings = getattr(request.app.state, "job_settings", None) or JobSettings()
-        admission = default_admission(settings)
-        request.app.state.job_admission = admission
-    return admission
-
-
-JobAdmissionDep = Annotated[JobAdmission, Depends(get_job_admission)]

@@ -13,14 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from backend.auth.dependencies import CurrentUserId
 from backend.db import SessionDep
 from backend.errors import PayloadTooLargeError
-from backend.jobs import service
-from backend.jobs.admission import JobAdmissionDep
-from backend.jobs.repository import CANCELED, FINISHED, JobRow
-from backend.jobs.runtime import JobsRuntimeDep
+from backend.jobs.dependencies import JobAdmissionDep, JobDispatcherDep, JobServiceDep
+from backend.jobs.repository import FINISHED, JobRow, JobState
 from backend.jobs.schemas import JobCreated, JobStatus, JobSummary
+from backend.jobs.service import check_idempotency_key
 from backend.jobs.upload import FILE_FIELD, PARAMS_FIELD, receive_multipart
 from backend.jobs.worker import delete_input
-from backend.runtime import RuntimeDep
 
 ROUTE_PREFIX = "/api/v1/jobs"
 MAX_WAIT_SECONDS = 30.0
@@ -55,15 +53,15 @@ _ERRORS = {
 async def submit_job(
     request: Request,
     user_id: CurrentUserId,
-    runtime: RuntimeDep,
-    jobs: JobsRuntimeDep,
+    jobs: JobServiceDep,
+    dispatcher: JobDispatcherDep,
     admission: JobAdmissionDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     settings = jobs.settings
-    key = service.check_idempotency_key(idempotency_key)
+    key = check_idempotency_key(idempotency_key)
     if key is not None:
-        existing = await run_in_threadpool(service.find_existing, runtime.db, user_id, key)
+        existing = await run_in_threadpool(jobs.find_existing, user_id, key)
         if existing is not None:
             return _accepted(str(existing.id), replayed=True)
 
@@ -76,24 +74,21 @@ async def submit_job(
     # The declared body is the file plus a little multipart framing: close enough to refuse
     # a too-large file before it is uploaded; the exact size is checked again on admission.
     size_hint = None if declared is None else max(0, declared - _MULTIPART_SLACK)
-    await run_in_threadpool(service.precheck, runtime.db, admission, user_id, size_hint)
+    await run_in_threadpool(jobs.precheck, admission, user_id, size_hint)
 
     upload = await receive_multipart(
         request.headers.get("content-type"),
         request.stream(),
-        dest_dir=jobs.upload_dir,
+        dest_dir=dispatcher.upload_dir,
         max_bytes=settings.job_max_upload_bytes,
     )
     try:
-        kind, params = service.parse_params(upload.fields.get(PARAMS_FIELD), settings)
+        kind, params = jobs.parse_params(upload.fields.get(PARAMS_FIELD))
         assert upload.path is not None
-        ext, seconds = await run_in_threadpool(service.inspect_audio, upload.path, settings)
+        ext, seconds = await run_in_threadpool(jobs.inspect_audio, upload.path)
         job, created = await run_in_threadpool(
-            service.create_job,
-            runtime.db,
-            runtime.storage,
+            jobs.create_job,
             admission,
-            settings,
             user_id=user_id,
             upload=upload,
             ext=ext,
@@ -105,7 +100,7 @@ async def submit_job(
     finally:
         upload.discard()
     if created:
-        await run_in_threadpool(jobs.dispatch, job.id)
+        await run_in_threadpool(dispatcher.dispatch, job.id)
     return _accepted(str(job.id), replayed=not created)
 
 
@@ -120,23 +115,23 @@ async def submit_job(
 async def get_job(
     job_id: str,
     user_id: CurrentUserId,
-    runtime: RuntimeDep,
+    jobs: JobServiceDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
 ) -> JobStatus:
-    job = await run_in_threadpool(service.read_job, runtime.db, user_id, job_id)
+    job = await run_in_threadpool(jobs.read_job, user_id, job_id)
     if wait > 0 and job.status not in FINISHED:
         # A pool connection is only held for each short read, never across the wait.
         seen = _observed(job)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             await anyio.sleep(min(LONG_POLL_STEP_SECONDS, max(0.0, deadline - time.monotonic())))
-            job = await run_in_threadpool(service.read_job, runtime.db, user_id, job_id)
+            job = await run_in_threadpool(jobs.read_job, user_id, job_id)
             if job.status in FINISHED or _observed(job) != seen:
                 break
     return JobStatus.from_row(job)
 
 
-def _observed(job: JobRow) -> tuple[str, str | None, float]:
+def _observed(job: JobRow) -> tuple[JobState, str | None, float]:
     return job.status, job.stage, round(float(job.progress), 2)
 
 
@@ -144,11 +139,12 @@ def _observed(job: JobRow) -> tuple[str, str | None, float]:
 def list_jobs(
     user_id: CurrentUserId,
     conn: SessionDep,
+    jobs: JobServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Annotated[str | None, Query()] = None,
 ) -> list[JobSummary]:
     return [
-        JobSummary.from_row(j) for j in service.list_jobs(conn, user_id, limit=limit, status=status)
+        JobSummary.from_row(j) for j in jobs.list_jobs(conn, user_id, limit=limit, status=status)
     ]
 
 
@@ -163,14 +159,14 @@ def cancel_job(
     job_id: str,
     user_id: CurrentUserId,
     conn: SessionDep,
-    runtime: RuntimeDep,
-    jobs: JobsRuntimeDep,
+    jobs: JobServiceDep,
+    dispatcher: JobDispatcherDep,
     background: BackgroundTasks,
 ) -> JobStatus:
-    job = service.cancel_job(conn, user_id, job_id)
-    if job.status == CANCELED and not jobs.settings.job_keep_inputs:
+    job = jobs.cancel_job(conn, user_id, job_id)
+    if job.status is JobState.CANCELED and not jobs.settings.job_keep_inputs:
         # Canceled while queued: no worker will touch it; drop the audio after the commit.
-        background.add_task(delete_input, jobs.queue, runtime.storage, job.id)
+        background.add_task(delete_input, dispatcher.queue, jobs.storage, job.id)
     return JobStatus.from_row(job)
 
 

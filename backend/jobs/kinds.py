@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,

@@ -1,6 +1,6 @@
 """The job queue as workers and the maintenance loop see it: each call is one transaction.
 
-Thin on purpose: the SQL lives in `repository`; this adds transactions, settings and logs.
+Thin on purpose: the SQL lives in `JobRepository`; this adds transactions, settings and logs.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import uuid
 from typing import Any
 
 from backend.db import Database
-from backend.jobs import repository as repo
-from backend.jobs.repository import HeartbeatResult, Lease, ReapResult
+from backend.jobs.repository import HeartbeatResult, JobRepository, JobState, Lease, ReapResult
 from backend.jobs.settings import JobSettings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +27,9 @@ class JobQueue:
 
     def claim_next(self, worker_id: str, kinds: list[str] | None = None) -> Lease | None:
         with self.db.transaction() as conn:
-            lease = repo.claim_next(conn, worker_id, self.lease_seconds, kinds)
+            lease = JobRepository.from_session(conn).claim_next(
+                worker_id, self.lease_seconds, kinds
+            )
         if lease is not None:
             logger.info(
                 "%s claimed job %s (attempt %d)", worker_id, lease.job_id, lease.job.attempts
@@ -37,7 +38,9 @@ class JobQueue:
 
     def claim_job(self, job_id: uuid.UUID, worker_id: str) -> Lease | None:
         with self.db.transaction() as conn:
-            lease = repo.claim_job(conn, job_id, worker_id, self.lease_seconds)
+            lease = JobRepository.from_session(conn).claim_job(
+                job_id, worker_id, self.lease_seconds
+            )
         if lease is not None:
             logger.info(
                 "%s claimed job %s (attempt %d)", worker_id, lease.job_id, lease.job.attempts
@@ -48,16 +51,15 @@ class JobQueue:
         self, lease: Lease, *, progress: float | None = None, stage: str | None = None
     ) -> HeartbeatResult:
         with self.db.transaction() as conn:
-            return repo.heartbeat(
-                conn, lease.job_id, lease.token, self.lease_seconds, progress=progress, stage=stage
+            return JobRepository.from_session(conn).heartbeat(
+                lease.job_id, lease.token, self.lease_seconds, progress=progress, stage=stage
             )
 
     def complete(
         self, lease: Lease, result: dict[str, Any], *, duration_seconds: float, audio_seconds: float
     ) -> bool:
         with self.db.transaction() as conn:
-            done = repo.complete(
-                conn,
+            done = JobRepository.from_session(conn).complete(
                 lease,
                 result,
                 duration_seconds=duration_seconds,
@@ -71,10 +73,9 @@ class JobQueue:
             )
         return done
 
-    def fail(self, lease: Lease, error: str, *, retryable: bool) -> str | None:
+    def fail(self, lease: Lease, error: str, *, retryable: bool) -> JobState | None:
         with self.db.transaction() as conn:
-            status = repo.fail(
-                conn,
+            status = JobRepository.from_session(conn).fail(
                 lease,
                 error,
                 retryable=retryable,
@@ -88,16 +89,15 @@ class JobQueue:
 
     def release(self, lease: Lease) -> bool:
         with self.db.transaction() as conn:
-            return repo.release(conn, lease)
+            return JobRepository.from_session(conn).release(lease)
 
     def cancel_running(self, lease: Lease) -> bool:
         with self.db.transaction() as conn:
-            return repo.cancel_running(conn, lease)
+            return JobRepository.from_session(conn).cancel_running(lease)
 
     def add_output(self, lease: Lease, storage_path: str, size: int) -> None:
         with self.db.transaction() as conn:
-            repo.add_file(
-                conn,
+            JobRepository.from_session(conn).add_file(
                 lease.job_id,
                 "output",
                 storage_path,
@@ -107,18 +107,17 @@ class JobQueue:
 
     def add_log(self, lease: Lease, storage_path: str, size: int) -> None:
         with self.db.transaction() as conn:
-            repo.add_file(
-                conn, lease.job_id, "log", storage_path, size=size, content_type="text/plain"
+            JobRepository.from_session(conn).add_file(
+                lease.job_id, "log", storage_path, size=size, content_type="text/plain"
             )
 
     def input_path(self, job_id: uuid.UUID) -> str | None:
         with self.db.transaction() as conn:
-            return repo.file_path(conn, job_id, "input")
+            return JobRepository.from_session(conn).file_path(job_id, "input")
 
     def reap(self) -> ReapResult:
         with self.db.transaction() as conn:
-            result = repo.reap_expired(
-                conn,
+            result = JobRepository.from_session(conn).reap_expired(
                 backoff_base=self.settings.job_backoff_base_seconds,
                 backoff_max=self.settings.job_backoff_max_seconds,
             )
@@ -134,4 +133,6 @@ class JobQueue:
 
     def due_for_dispatch(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         with self.db.transaction() as conn:
-            return repo.due_undispatched(conn, older_than_seconds=older_than_seconds)
+            return JobRepository.from_session(conn).due_undispatched(
+                older_than_seconds=older_than_seconds
+            )

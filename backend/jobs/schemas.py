@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backend.jobs.repository import COMPLETED, JobRow
+from backend.jobs.repository import JobRow, JobState
 
 
 class JobCreated(BaseModel):
@@ -18,7 +18,7 @@ class JobStatus(BaseModel):
     """`result` is the `nojoin transcribe --format json` object once COMPLETED, else null."""
 
     job_id: str
-    status: str = Field(description="QUEUED, PROCESSING, COMPLETED, FAILED or CANCELED")
+    status: JobState = Field(description="QUEUED, PROCESSING, COMPLETED, FAILED or CANCELED")
     progress: float = Field(ge=0, le=1)
     error: str | None
     result: dict[str, Any] | None
@@ -35,16 +35,16 @@ class JobStatus(BaseModel):
             job_id=str(job.id),
             status=job.status,
             stage=job.stage,
-            progress=1.0 if job.status == COMPLETED else round(float(job.progress), 4),
-            error=job.error if job.status != COMPLETED else None,
-            result=job.result if job.status == COMPLETED else None,
+            progress=1.0 if job.status is JobState.COMPLETED else round(float(job.progress), 4),
+            error=job.error if job.status is not JobState.COMPLETED else None,
+            result=job.result if job.status is JobState.COMPLETED else None,
         )
 
 
 class JobSummary(BaseModel):
     job_id: str
     kind: str
-    status: str
+    status: JobState
     progress: float
     stage: str | None
     error: str | None

@@ -1,4 +1,4 @@
-"""Job submission and queries: validation, storing the upload, inserting the row.
+"""Job submission and queries (`JobService`): validation, storing the upload, inserting the row.
 
 Services never commit on their own: `create_job` runs its insert in one explicit transaction
 (and the admission check inside it) because the job must be committed *before* it is
@@ -23,13 +23,12 @@ from backend.errors import (
     ValidationFailedError,
 )
 from backend.jobs import kinds
-from backend.jobs import repository as repo
 from backend.jobs.admission import JobAdmission
-from backend.jobs.repository import FINISHED, JobRow
+from backend.jobs.repository import FINISHED, JobRepository, JobRow, JobState
 from backend.jobs.settings import JobSettings
 from backend.jobs.upload import ReceivedUpload, sniff_audio
 from backend.storage.base import StorageProvider
-from nojoin.errors import AudioError
+from nojoin.processing.contract import AudioError
 
 logger = logging.getLogger(__name__)
 
@@ -87,99 +86,115 @@ def inspect_audio(path: Path, settings: JobSettings) -> tuple[str, float]:
     return ext, float(info.duration)
 
 
-def find_existing(db: Database, user_id: uuid.UUID, key: str) -> JobRow | None:
-    with db.transaction() as conn:
-        return repo.find_by_idempotency_key(conn, user_id, key)
+class JobService:
+    """Submission and queries of jobs; one per Runtime (`runtime.jobs`, `JobServiceDep`).
 
+    Methods that take a `Connection` run in the caller's session; those that take none open
+    their own short transactions (the upload and the long poll must not hold a connection)."""
 
-def precheck(db: Database, admission: JobAdmission, user_id: uuid.UUID, size: int | None) -> None:
-    with db.transaction() as conn:
-        admission.check_can_submit(conn, user_id, size)
+    def __init__(self, settings: JobSettings, db: Database, storage: StorageProvider) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
 
+    def parse_params(self, raw: str | None) -> tuple[str, dict[str, Any]]:
+        return parse_params(raw, self.settings)
 
-def create_job(
-    db: Database,
-    storage: StorageProvider,
-    admission: JobAdmission,
-    settings: JobSettings,
-    *,
-    user_id: uuid.UUID,
-    upload: ReceivedUpload,
-    ext: str,
-    audio_seconds: float,
-    kind: str,
-    params: dict[str, Any],
-    idempotency_key: str | None,
-) -> tuple[JobRow, bool]:
-    """Store the upload, then insert the job and its input file in one transaction.
+    def inspect_audio(self, path: Path) -> tuple[str, float]:
+        return inspect_audio(path, self.settings)
 
-    The object is written first so no worker ever sees a job without its file; if the insert
-    fails (or an idempotent duplicate wins) the object is deleted again. Returns (job, created).
-    """
-    assert upload.path is not None
-    job_id = uuid.uuid4()
-    key = f"{user_id}/jobs/{job_id}/input{ext}"
-    with open(upload.path, "rb") as fh:
-        storage.put(key, fh)
-    created = False
-    try:
-        with db.transaction() as conn:
-            admission.admit(conn, user_id, upload.size)
-            job, created = repo.insert_job(
-                conn,
-                job_id=job_id,
-                user_id=user_id,
-                kind=kind,
-                params=params,
-                idempotency_key=idempotency_key,
-                priority=100,
-                max_attempts=settings.job_max_attempts,
-                audio_seconds=audio_seconds,
-                input_size=upload.size,
-            )
-            if created:
-                repo.add_file(
-                    conn, job_id, "input", key, size=upload.size, content_type=_content_type(ext)
+    def find_existing(self, user_id: uuid.UUID, key: str) -> JobRow | None:
+        with self.db.transaction() as conn:
+            return JobRepository.from_session(conn).find_by_idempotency_key(user_id, key)
+
+    def precheck(self, admission: JobAdmission, user_id: uuid.UUID, size: int | None) -> None:
+        with self.db.transaction() as conn:
+            admission.check_can_submit(conn, user_id, size)
+
+    def create_job(
+        self,
+        admission: JobAdmission,
+        *,
+        user_id: uuid.UUID,
+        upload: ReceivedUpload,
+        ext: str,
+        audio_seconds: float,
+        kind: str,
+        params: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> tuple[JobRow, bool]:
+        """Store the upload, then insert the job and its input file in one transaction.
+
+        The object is written first so no worker ever sees a job without its file; if the
+        insert fails (or an idempotent duplicate wins) the object is deleted again. Returns
+        (job, created)."""
+        assert upload.path is not None
+        job_id = uuid.uuid4()
+        key = f"{user_id}/jobs/{job_id}/input{ext}"
+        with open(upload.path, "rb") as fh:
+            self.storage.put(key, fh)
+        created = False
+        try:
+            with self.db.transaction() as conn:
+                admission.admit(conn, user_id, upload.size)
+                jobs = JobRepository.from_session(conn)
+                job, created = jobs.insert_job(
+                    job_id=job_id,
+                    user_id=user_id,
+                    kind=kind,
+                    params=params,
+                    idempotency_key=idempotency_key,
+                    priority=100,
+                    max_attempts=self.settings.job_max_attempts,
+                    audio_seconds=audio_seconds,
+                    input_size=upload.size,
                 )
-    finally:
-        if not created:
-            _delete_quietly(storage, key)
-    return job, created
+                if created:
+                    jobs.add_file(
+                        job_id, "input", key, size=upload.size, content_type=_content_type(ext)
+                    )
+        finally:
+            if not created:
+                _delete_quietly(self.storage, key)
+        return job, created
 
+    def read_job(self, user_id: uuid.UUID, job_id: str) -> JobRow:
+        with self.db.transaction() as conn:
+            return self.get_job(conn, user_id, job_id)
 
-def read_job(db: Database, user_id: uuid.UUID, job_id: str) -> JobRow:
-    with db.transaction() as conn:
-        return get_job(conn, user_id, job_id)
-
-
-def get_job(conn: Connection, user_id: uuid.UUID, job_id: str) -> JobRow:
-    job = repo.get_user_job(conn, user_id, _parse_id(job_id))
-    if job is None:
-        raise NotFoundError("Job not found.", code="job_not_found")
-    return job
-
-
-def list_jobs(
-    conn: Connection, user_id: uuid.UUID, *, limit: int, status: str | None
-) -> list[JobRow]:
-    if status is not None and status not in repo.STATUSES:
-        raise ValidationFailedError(f"status must be one of: {', '.join(repo.STATUSES)}.")
-    return repo.list_user_jobs(conn, user_id, limit=limit, status=status)
-
-
-def cancel_job(conn: Connection, user_id: uuid.UUID, job_id: str) -> JobRow:
-    parsed = _parse_id(job_id)
-    job = repo.request_cancel(conn, user_id, parsed)
-    if job is not None:
+    def get_job(self, conn: Connection, user_id: uuid.UUID, job_id: str) -> JobRow:
+        job = JobRepository.from_session(conn).get_user_job(user_id, _parse_id(job_id))
+        if job is None:
+            raise NotFoundError("Job not found.", code="job_not_found")
         return job
-    existing = repo.get_user_job(conn, user_id, parsed)
-    if existing is None:
-        raise NotFoundError("Job not found.", code="job_not_found")
-    assert existing.status in FINISHED
-    raise ConflictError(
-        f"The job is already {existing.status.lower()}; it cannot be canceled.",
-        code="job_finished",
-    )
+
+    def list_jobs(
+        self, conn: Connection, user_id: uuid.UUID, *, limit: int, status: str | None
+    ) -> list[JobRow]:
+        state: JobState | None = None
+        if status is not None:
+            try:
+                state = JobState(status)
+            except ValueError:
+                raise ValidationFailedError(
+                    f"status must be one of: {', '.join(JobState)}."
+                ) from None
+        return JobRepository.from_session(conn).list_user_jobs(user_id, limit=limit, status=state)
+
+    def cancel_job(self, conn: Connection, user_id: uuid.UUID, job_id: str) -> JobRow:
+        parsed = _parse_id(job_id)
+        jobs = JobRepository.from_session(conn)
+        job = jobs.request_cancel(user_id, parsed)
+        if job is not None:
+            return job
+        existing = jobs.get_user_job(user_id, parsed)
+        if existing is None:
+            raise NotFoundError("Job not found.", code="job_not_found")
+        assert existing.status in FINISHED
+        raise ConflictError(
+            f"The job is already {existing.status.lower()}; it cannot be canceled.",
+            code="job_finished",
+        )
 
 
 def _parse_id(job_id: str) -> uuid.UUID:

@@ -6,7 +6,7 @@ knobs (as billing does).
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,14 +14,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MB = 1024 * 1024
 
 
+class DispatchMode(StrEnum):
+    """How the API hands committed jobs to workers (NOJOIN_JOB_DISPATCH)."""
+
+    AUTO = "auto"  # celery when NOJOIN_REDIS_URL is set, else embedded
+    EMBEDDED = "embedded"  # an in-process worker thread claims from the database (no Redis)
+    CELERY = "celery"  # the API only enqueues job ids to Redis; `nojoin-worker` runs them
+    NONE = "none"  # the API only records jobs; `nojoin-worker --mode pull` processes pull
+
+
 class JobSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOJOIN_", extra="ignore")
 
-    # "embedded": an in-process worker thread claims from the database (no Redis).
-    # "celery": the API only enqueues job ids to Redis; `nojoin-worker` processes them.
-    # "none": the API only records jobs; separate `nojoin-worker --mode pull` processes pull.
-    # "auto": celery when NOJOIN_REDIS_URL is set, else embedded.
-    job_dispatch: Literal["auto", "embedded", "celery", "none"] = "auto"
+    job_dispatch: DispatchMode = DispatchMode.AUTO
     redis_url: str | None = None
     celery_queue: str = "nojoin-jobs"
 
@@ -53,9 +58,10 @@ class JobSettings(BaseSettings):
     job_default_model: str = "tiny.en"
     job_allowed_models: str = "tiny.en,base,small,medium,large-v3,distil-large-v3"
 
-    def dispatch_mode(self) -> Literal["embedded", "celery", "none"]:
-        if self.job_dispatch == "auto":
-            return "celery" if self.redis_url else "embedded"
+    def dispatch_mode(self) -> DispatchMode:
+        """The mode in effect: never AUTO."""
+        if self.job_dispatch is DispatchMode.AUTO:
+            return DispatchMode.CELERY if self.redis_url else DispatchMode.EMBEDDED
         return self.job_dispatch
 
     @property

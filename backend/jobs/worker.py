@@ -20,15 +20,23 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
-from backend.errors import NotFoundError as StorageNotFound
+from backend.errors import NotFoundError
 from backend.jobs import kinds
 from backend.jobs.queue import JobQueue
-from backend.jobs.repository import CANCELED, FINISHED, Lease
+from backend.jobs.repository import FINISHED, JobState, Lease
 from backend.jobs.settings import JobSettings
 from backend.storage.base import StorageProvider
-from nojoin.errors import AudioError, CancelledError, ModelNotFoundError, NojoinError
-from nojoin.processing.strategies.base import CancelToken, ProcessingStrategy, Progress
+from nojoin.processing.contract import (
+    AudioError,
+    CancelledError,
+    CancelToken,
+    ModelNotFoundError,
+    NojoinError,
+    ProcessingStrategy,
+    Progress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ logger = logging.getLogger(__name__)
 PROGRESS_FLUSH_SECONDS = 1.0
 
 EngineFactory = Callable[[], ProcessingStrategy]
+# What an attempt ended in: the job's new state, or "lost" (the lease went elsewhere).
+Outcome = JobState | Literal["lost"]
 
 
 def default_worker_id(suffix: str = "") -> str:
@@ -44,7 +54,7 @@ def default_worker_id(suffix: str = "") -> str:
 
 
 def local_engine() -> ProcessingStrategy:
-    """The desktop app's own engine (faster-whisper + diarization in a spawned process)."""
+    """The engine the desktop app runs locally (faster-whisper + diarization in a spawned process)."""
     from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
     return LocalProcessingStrategy(keep_alive=True)
@@ -184,7 +194,7 @@ class JobProcessor:
         self.process(lease)
         return True
 
-    def run_job(self, job_id: uuid.UUID) -> str | None:
+    def run_job(self, job_id: uuid.UUID) -> Outcome | None:
         """Claim one named job and process it (the Celery task). None when it was not
         claimable: someone else has it, it is finished, or it waits out a retry backoff."""
         lease = self.queue.claim_job(job_id, self.worker_id)
@@ -193,7 +203,7 @@ class JobProcessor:
             return None
         return self.process(lease)
 
-    def process(self, lease: Lease) -> str:
+    def process(self, lease: Lease) -> Outcome:
         """Run a leased job to a final write. Returns what happened: COMPLETED, FAILED,
         QUEUED (retry later), CANCELED, or "lost" (the lease went elsewhere: nothing written).
 
@@ -207,7 +217,7 @@ class JobProcessor:
             delete_input(self.queue, self.storage, lease.job_id)
         return outcome
 
-    def _process(self, lease: Lease) -> str:
+    def _process(self, lease: Lease) -> Outcome:
         job = lease.job
         cancel = CancelToken()
         with self._state:
@@ -246,18 +256,18 @@ class JobProcessor:
             if self.queue.complete(
                 lease, result, duration_seconds=duration, audio_seconds=audio_seconds
             ):
-                return "COMPLETED"
+                return JobState.COMPLETED
             # Still holding the lease but not completed: the user canceled after the last
             # heartbeat. The cancel wins; cancel_running is fenced by the lease as well.
-            return CANCELED if self.queue.cancel_running(lease) else "lost"
+            return JobState.CANCELED if self.queue.cancel_running(lease) else "lost"
         except CancelledError:
             hb.stop()
             if hb.lost:
                 return "lost"
             if hb.cancel_requested:
-                return CANCELED if self.queue.cancel_running(lease) else "lost"
+                return JobState.CANCELED if self.queue.cancel_running(lease) else "lost"
             # Our own shutdown: give the job back for another worker, no attempt burned.
-            return "QUEUED" if self.queue.release(lease) else "lost"
+            return JobState.QUEUED if self.queue.release(lease) else "lost"
         except (AudioError, ModelNotFoundError, kinds.InvalidParamsError) as exc:
             hb.stop()
             status = self.queue.fail(lease, _message(exc), retryable=False)
@@ -291,7 +301,7 @@ class JobProcessor:
                 for chunk in self.storage.iter_bytes(key):
                     out.write(chunk)
                     cancel.raise_if_cancelled()
-        except StorageNotFound:
+        except NotFoundError:
             raise AudioError(
                 "The uploaded file for this job is missing; submit it again."
             ) from None

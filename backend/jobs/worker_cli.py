@@ -114,7 +114,7 @@ def _run_pull(processor: JobProcessor, settings: JobSettings) -> None:
     worker = PullWorker(processor, poll_seconds=settings.job_poll_seconds, name="pull-worker")
     stopping = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         if not stopping.is_set():
             stopping.set()
             logger.info("signal %d: stopping; a running job goes back to the queue", signum)

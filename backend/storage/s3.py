@@ -51,7 +51,13 @@ class S3Storage:
         return cls(client, settings.s3_bucket)
 
     def presign_upload(
-        self, key: str, *, size: int, sha256: str, expires_in: int, base_url: str
+        self,
+        key: str,
+        *,
+        size: int,
+        sha256: str,
+        expires_in: int,
+        base_url: str,  # noqa: ARG002 (StorageProvider API; the local provider needs all)
     ) -> UploadTarget:
         validate_key(key)
         fields = {"Content-Type": "application/octet-stream", "x-amz-meta-sha256": sha256}
@@ -77,7 +83,13 @@ class S3Storage:
             expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
         )
 
-    def presign_download(self, key: str, *, expires_in: int, base_url: str) -> DownloadTarget:
+    def presign_download(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        base_url: str,  # noqa: ARG002 (StorageProvider API)
+    ) -> DownloadTarget:
         validate_key(key)
         url = self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in

@@ -73,7 +73,13 @@ class SupabaseStorage:
         return data
 
     def presign_upload(
-        self, key: str, *, size: int, sha256: str, expires_in: int, base_url: str
+        self,
+        key: str,
+        *,
+        size: int,  # noqa: ARG002
+        sha256: str,  # noqa: ARG002
+        expires_in: int,  # noqa: ARG002
+        base_url: str,  # noqa: ARG002 (StorageProvider API; the local provider needs all)
     ) -> UploadTarget:
         resp = self._call("POST", f"{self.api}/object/upload/sign/{self._path(key)}")
         data = self._ok(resp, "upload signing")
@@ -84,7 +90,13 @@ class SupabaseStorage:
             expires_at=datetime.now(UTC) + timedelta(seconds=SIGNED_UPLOAD_TTL),
         )
 
-    def presign_download(self, key: str, *, expires_in: int, base_url: str) -> DownloadTarget:
+    def presign_download(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        base_url: str,  # noqa: ARG002 (StorageProvider API)
+    ) -> DownloadTarget:
         resp = self._call(
             "POST", f"{self.api}/object/sign/{self._path(key)}", json={"expiresIn": expires_in}
         )

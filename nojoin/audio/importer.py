@@ -11,22 +11,19 @@ import logging
 import os
 import re
 import shutil
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nojoin import paths, sidecars
 from nojoin.audio import decode
-from nojoin.audio.recorder import MeetingStore
 from nojoin.audio.recovery import unique_path
 from nojoin.errors import AudioError, CancelledError
-from nojoin.models import Meeting, MeetingStatus
+from nojoin.models import Meeting, MeetingStatus, MeetingStore
+from nojoin.processing.contract import CancelToken, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float], None]
-"""Receives the fraction done, 0..1."""
+STAGE_IMPORTING = "importing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +39,18 @@ def check_audio(
     path: str | os.PathLike[str],
     *,
     progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> tuple[decode.AudioInfo, float]:
     """Probe and fully decode `path`; return its info and real duration, or raise AudioError."""
     info = decode.probe(path)
     samples = 0
     expected = max(info.duration, 1e-9)
     for chunk in decode.iter_chunks(path, chunk_seconds=10.0):
-        if cancel is not None and cancel.is_set():
+        if cancel is not None and cancel.cancelled:
             raise CancelledError("Import cancelled.")
         samples += chunk.size
         if progress is not None:
-            progress(min(1.0, samples / decode.SAMPLE_RATE / expected))
+            progress(Progress(STAGE_IMPORTING, min(1.0, samples / decode.SAMPLE_RATE / expected)))
     duration = samples / decode.SAMPLE_RATE
     if duration <= 0.0:
         raise AudioError(
@@ -71,7 +68,7 @@ def import_file(
     store: MeetingStore | None = None,
     title: str | None = None,
     progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportResult:
     """Check `source`, copy it into the audio folder (or reference it with copy=False) and, with
     a store, add a meeting (status `recorded`). Raises AudioError, leaving nothing behind."""
@@ -102,14 +99,14 @@ def import_file(
     return ImportResult(path=dest, duration=duration, info=info, copied=copied, meeting=meeting)
 
 
-def _copy_into(src: Path, target_dir: Path, cancel: threading.Event | None) -> Path:
+def _copy_into(src: Path, target_dir: Path, cancel: CancelToken | None) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     dest = unique_path(target_dir / _safe_name(src.name))
     tmp = sidecars.importing_path(dest)
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             while True:
-                if cancel is not None and cancel.is_set():
+                if cancel is not None and cancel.cancelled:
                     raise CancelledError("Import cancelled.")
                 buf = fin.read(1 << 20)
                 if not buf:

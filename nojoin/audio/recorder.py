@@ -37,9 +37,10 @@ from nojoin.audio.recovery import (
     repair_wav,
     unique_path,
 )
+from nojoin.audio.saving import save_recording
 from nojoin.audio.title import meeting_title
 from nojoin.errors import AudioError
-from nojoin.models import Meeting, MeetingStatus
+from nojoin.models import Meeting, MeetingStore
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +150,6 @@ class RecorderEvents:
 
     def finished(self, result: RecordingResult) -> None:
         pass
-
-
-class MeetingStore(Protocol):
-    """The part of `nojoin.library.Library` the recorder needs (the audio engine does not import
-    the library; the composition root passes one in)."""
-
-    def add_meeting(
-        self,
-        title: str,
-        *,
-        audio_path: str | Path | None = ...,
-        duration: float = ...,
-        status: MeetingStatus = ...,
-        created_at: datetime | None = ...,
-        language: str | None = ...,
-    ) -> Meeting: ...
 
 
 SavedHook = Callable[[Meeting, RecordingResult], None]
@@ -643,14 +628,3 @@ class Recorder:
             getattr(self.listener, event)(*args)
         except Exception:  # a broken listener must not break the recording
             log.exception("recorder listener failed in %s", event)
-
-
-def save_recording(store: MeetingStore, result: RecordingResult) -> Meeting:
-    """Add a finished recording to the library with status `recorded`."""
-    return store.add_meeting(
-        result.title,
-        audio_path=result.path,
-        duration=result.duration,
-        status=MeetingStatus.RECORDED,
-        created_at=result.started_at,
-    )

@@ -5,7 +5,8 @@ everything handed to the OS survives a kill; fsync'd every second so a power cut
 about a second). A JSON journal entry in `<data dir>/recordings/` says where that file is and
 holds an OS file lock for as long as the recorder lives. On the next start, `find_interrupted()`
 lists entries whose lock is free (the recorder died) and `recover()` repairs the WAV header
-(its sizes are only written on a clean close) and moves the file to its final name.
+(its sizes are only written on a clean close) and moves the file to its final name;
+`nojoin.audio.saving.save_recording` then adds it to the library as a clean stop would.
 """
 
 from __future__ import annotations
@@ -18,14 +19,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from nojoin import sidecars
 from nojoin.errors import AudioError
-from nojoin.models import Meeting, MeetingStatus
-
-if TYPE_CHECKING:  # the recorder imports this module (and numpy, which start-up avoids)
-    from nojoin.audio.recorder import MeetingStore
 
 log = logging.getLogger(__name__)
 
@@ -149,25 +146,6 @@ def recover(entry: JournalEntry) -> RecoveredRecording:
     duration = frames / entry.samplerate
     log.info("recovered interrupted recording %s (%.1f s)", target, duration)
     return RecoveredRecording(target, duration, started, entry.title)
-
-
-def save_recovered(store: MeetingStore, rec: RecoveredRecording) -> Meeting:
-    """Add a recording rescued after a crash to the library, as a clean stop would have.
-
-    `nojoin record` and the app's start-up both call this, so a recovered meeting looks the
-    same whichever found it: the title the recorder gave it (no "recovered" marker: it is the
-    same meeting, and the title ends up in exports), status `recorded`, and the time the
-    recording started. The callers tell the user that it was recovered.
-    """
-    if rec.path is None:
-        raise ValueError("nothing was recorded, so there is no meeting to add")
-    return store.add_meeting(
-        rec.title,
-        audio_path=rec.path,
-        duration=rec.duration,
-        status=MeetingStatus.RECORDED,
-        created_at=rec.started_at,
-    )
 
 
 def repair_wav(path: Path) -> int:

@@ -1,6 +1,7 @@
 """The `nojoin` command: no arguments starts the GUI; subcommands run the engine headless.
 
-Each subcommand lives in its own module with `register(subparsers)`; modules import
+Each subcommand lives in its own module with `register(subparsers)` (`transcribe_cmd`,
+`record_cmd`: record, devices, import; `library_cmd`); modules import
 heavy libraries (faster-whisper, soundcard, Qt) only inside their handlers so that
 `nojoin --help` stays instant.
 """

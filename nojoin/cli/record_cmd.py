@@ -72,7 +72,8 @@ def _fmt(seconds: float) -> str:
 
 def recover_interrupted(add_to_library: bool = True) -> int:
     """Recover recordings a crash interrupted; report each on stderr. Returns how many."""
-    from nojoin.audio.recovery import find_interrupted, recover, save_recovered
+    from nojoin.audio.recovery import find_interrupted, recover
+    from nojoin.audio.saving import save_recording
 
     entries = find_interrupted()
     if not entries:
@@ -92,7 +93,7 @@ def recover_interrupted(add_to_library: bool = True) -> int:
             count += 1
             line = f"Recovered an interrupted recording: {rec.path} ({_fmt(rec.duration)})"
             if lib is not None:
-                m = save_recovered(lib, rec)
+                m = save_recording(lib, rec)
                 line += f" as meeting {m.id} '{m.title}'"
             _err(line)
     finally:
@@ -121,13 +122,13 @@ class _ConsoleListener:
         )
         sys.stderr.flush()
 
-    def device_lost(self, source: Any, message: str) -> None:
+    def device_lost(self, source: Any, message: str) -> None:  # noqa: ARG002 (listener API)
         _err(("\n" if self.tty else "") + f"warning: {message}")
 
     def error(self, message: str) -> None:
         _err(("\n" if self.tty else "") + f"warning: {message}")
 
-    def finished(self, result: Any) -> None:
+    def finished(self, result: Any) -> None:  # noqa: ARG002 (listener API)
         if self.tty:
             sys.stderr.write("\n")
 
@@ -151,7 +152,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         lib = Library()
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -223,12 +224,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from nojoin.audio.importer import import_file
     from nojoin.library import Library
+    from nojoin.processing.contract import Progress
 
     tty = sys.stderr.isatty()
 
-    def progress(frac: float) -> None:
+    def progress(p: Progress) -> None:
         if tty:
-            sys.stderr.write(f"\rChecking audio... {frac:4.0%}")
+            sys.stderr.write(f"\rChecking audio... {p.fraction:4.0%}")
             sys.stderr.flush()
 
     with Library() as lib:

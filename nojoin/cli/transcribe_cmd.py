@@ -66,8 +66,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from nojoin import export
     from nojoin.audio.decode import probe
     from nojoin.cli import CliError
+    from nojoin.processing.contract import CancelToken
     from nojoin.processing.pipeline import Pipeline
-    from nojoin.processing.strategies.base import CancelToken
 
     for name in ("num_speakers", "min_speakers", "max_speakers", "threads"):
         value = getattr(args, name)

@@ -21,13 +21,13 @@ from nojoin.cloud.errors import (
     CloudError,
     ConflictError,
     ForbiddenError,
-    NotFoundError,
     OfflineError,
     PayloadTooLargeError,
     RateLimitedError,
     ServerError,
     SessionExpiredError,
 )
+from nojoin.errors import NojoinError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,9 @@ class ApiClient:
         log.info("retrying in %.1f s (%s)", delay, why)
         self._sleep(delay)
 
-    def _error(self, response: httpx.Response) -> CloudError:
+    def _error(self, response: httpx.Response) -> NojoinError:
         status = response.status_code
-        detail = _detail(response)
+        detail = error_detail(response)
         if status == 401:
             self.tokens.session_rejected()
             return SessionExpiredError()
@@ -254,7 +254,8 @@ def _remote_config(data: Any) -> RemoteConfig:
     return RemoteConfig(config, int(data.get("version") or 0), _time(data.get("updated_at")))
 
 
-def _detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
+    """The server's `{"detail": ...}` message of an error response ("" when it sent none)."""
     try:
         data = response.json()
     except ValueError:

@@ -1,4 +1,7 @@
-"""Errors of the Cloud Mode client; each message says what happened and what to do next."""
+"""Errors of the Cloud Mode client; each message says what happened and what to do next.
+
+A 404 from the API is the desktop's one `nojoin.errors.NotFoundError` (as for a missing
+meeting): what is missing matters to the user, not where it was looked for."""
 
 from __future__ import annotations
 
@@ -66,10 +69,6 @@ class RateLimitedError(CloudError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class NotFoundError(CloudError):
-    """404 from the API."""
 
 
 class ServerError(CloudError):

@@ -1,22 +1,21 @@
 """`CloudManager`: the one place the app goes through for Cloud Mode (the only Qt in cloud/).
 
 It owns the auth service, the API client, settings sync and backups, runs every network call
-on a worker thread, and reports back with signals on the UI thread. Widgets never call HTTP.
+on the app's `TaskRunner` (`nojoin.ui.tasks`, the desktop's one background mechanism), and
+reports back with signals on the UI thread. Widgets never call HTTP.
 
-The composition root creates the instance once with `init(...)`; others get it with
-`instance()`. Tests construct their own `CloudManager` or monkeypatch `_instance`.
+The composition root (`nojoin.app`) creates the instance once with `init(...)`; others get it
+with `instance()`. Tests construct their own `CloudManager` or monkeypatch `_instance`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from nojoin.cloud.api_client import ApiClient
 from nojoin.cloud.auth_service import Account, AuthEvent, AuthEventKind, AuthService
@@ -27,6 +26,8 @@ from nojoin.cloud.settings import CloudSettings, load_cloud_settings
 from nojoin.config.cloud_repository import CloudConfigRepository
 from nojoin.config.manager import ConfigManager
 from nojoin.errors import NojoinError
+from nojoin.processing.contract import CancelToken, ProgressCallback
+from nojoin.ui.tasks import Op, Task, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +37,10 @@ RETRY_DELAYS_MS = (5_000, 15_000, 30_000, 60_000, 120_000, 300_000)
 """Back-off for pushing offline changes again."""
 
 
-class CloudTask(QObject):
-    """One operation running on a worker thread.
-
-    Signals (delivered on the UI thread): `progress(stage, done, total)`, `completed(result)`,
-    `failed(error)` with a `NojoinError` (other exceptions are wrapped), then `finished()`.
-    """
-
-    progress = Signal(str, int, int)
-    completed = Signal(object)
-    failed = Signal(object)
-    finished = Signal()
-
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.name = name
-        self.cancel_event = threading.Event()
-        self.done = False
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def report(self, stage: str, done: int, total: int) -> None:
-        """Progress callback for services (any thread)."""
-        self.progress.emit(stage, done, total)
-
-
-def _run_task(task: CloudTask, fn: Callable[[CloudTask], Any]) -> None:
-    """Body of a worker: run `fn`, report through the task's signals (queued to the UI)."""
-    try:
-        result = fn(task)
-    except NojoinError as exc:
-        task.failed.emit(exc)
-    except Exception as exc:
-        log.exception("cloud task %s crashed", task.name)
-        task.failed.emit(CloudError(f"Unexpected error in {task.name}: {exc}"))
-    else:
-        task.completed.emit(result)
-    finally:
-        task.finished.emit()
+SERIAL_LANE = "cloud"
+"""Auth and settings sync: one request at a time, in order."""
+BULK_LANE = "cloud-backups"
+"""Backups and restores (long), beside the serial lane."""
 
 
 class CloudManager(QObject):
@@ -95,7 +61,6 @@ class CloudManager(QObject):
     library_restored = Signal(object)
     error = Signal(str)
     message = Signal(str)
-    _auth_event = Signal(object)
 
     def __init__(
         self,
@@ -103,9 +68,12 @@ class CloudManager(QObject):
         *,
         auth: AuthService | None = None,
         config_repository: CloudConfigRepository | None = None,
+        tasks: TaskRunner | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._owns_tasks = tasks is None
+        self.tasks = tasks or TaskRunner(self)  # the app's runner; its own one in tests
         self.settings = settings or (auth.settings if auth else load_cloud_settings())
         self.auth = auth or AuthService(self.settings)
         self.api = ApiClient(self.settings.api_url or "http://invalid.localhost", self.auth)
@@ -117,11 +85,7 @@ class CloudManager(QObject):
         self.last_sync: datetime | None = self.config_repository.state().last_sync_time()
         self.sync_status = ""
         self._account: Account | None = None
-        self._tasks: set[CloudTask] = set()
-        self._serial = QThreadPool(self)  # auth and sync, in order
-        self._serial.setMaxThreadCount(1)
-        self._bulk = QThreadPool(self)  # backups (long)
-        self._bulk.setMaxThreadCount(1)
+        self._tasks: set[Task] = set()
         self._sync_running = False
         self._sync_again = False
         self._closed = False
@@ -132,8 +96,8 @@ class CloudManager(QObject):
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(SYNC_INTERVAL_MS)
         self._poll_timer.timeout.connect(self.auto_sync)
-        self._auth_event.connect(self._on_auth_event)
-        self.auth.add_listener(self._auth_event.emit)  # any thread -> queued to the UI thread
+        # Auth events come from any thread (the refresh timer): handled on the UI thread.
+        self.auth.add_listener(lambda event: self.tasks.post(self._on_auth_event, event))
 
     # ------------------------------------------------------------------ wiring
 
@@ -145,7 +109,7 @@ class CloudManager(QObject):
             config_manager.repository = self.config_repository
         self.config_manager = config_manager
 
-    def start(self) -> CloudTask | None:
+    def start(self) -> Task | None:
         """Resume a stored session (if any) in the background."""
         if not self.settings.configured:
             return None
@@ -163,13 +127,15 @@ class CloudManager(QObject):
             return
         self._closed = True
         for task in list(self._tasks):
-            task.cancel_event.set()
+            task.cancel()
         self.auth.close()
         try:
             self._retry_timer.stop()
             self._poll_timer.stop()
-            self._serial.waitForDone(5000)
-            self._bulk.waitForDone(5000)
+            if self._owns_tasks:
+                self.tasks.shutdown(5000)
+            else:
+                self.tasks.wait(5000)
         except RuntimeError:  # the QObject was already destroyed (application exit)
             log.debug("cloud manager shut down after its Qt objects were deleted")
         self.api.close()
@@ -202,81 +168,86 @@ class CloudManager(QObject):
     def run(
         self,
         name: str,
-        fn: Callable[[CloudTask], Any],
+        fn: Op,
         *,
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[NojoinError], None] | None = None,
         bulk: bool = False,
-    ) -> CloudTask:
-        """Run `fn(task)` on a worker thread; callbacks and signals arrive on the UI thread."""
-        # No Qt parent and no deleteLater: the manager holds the only reference until the task
-        # finished; deleteLater'd tasks let a new task's wrapper collide with a dead one.
-        task = CloudTask(name)
-        self._tasks.add(task)
-        if on_done is not None:
-            task.completed.connect(on_done)
-        if on_error is not None:
-            task.failed.connect(on_error)
-        task.finished.connect(lambda: self._forget(task))
-        # Started on the next event-loop turn, so that callers can connect to the task's
-        # signals first (a fast worker could otherwise finish before anyone listens).
-        pool = self._bulk if bulk else self._serial
+    ) -> Task:
+        """Run `fn(progress, cancel)` on the task runner's cloud lane (`bulk`: the backups
+        lane); callbacks and the task's signals arrive on the UI thread, and an unexpected
+        exception arrives as a `CloudError` (every failure is a `NojoinError`)."""
 
-        def start() -> None:
+        def guarded(progress: ProgressCallback, cancel: CancelToken) -> Any:
             if self._closed:
-                task.failed.emit(CloudError("Cloud Mode was shut down."))
-                task.finished.emit()
-                return
-            pool.start(functools.partial(_run_task, task, fn))
+                raise CloudError("Cloud Mode was shut down.")
+            try:
+                return fn(progress, cancel)
+            except NojoinError:
+                raise
+            except Exception as exc:
+                log.exception("cloud task %s crashed", name)
+                raise CloudError(f"Unexpected error in {name}: {exc}") from exc
 
-        QTimer.singleShot(0, start)
+        task = self.tasks.run(
+            name,
+            guarded,
+            lane=BULK_LANE if bulk else SERIAL_LANE,
+            on_done=on_done,
+            on_error=on_error,  # type: ignore[arg-type]  # always a NojoinError (guarded)
+        )
+        self._tasks.add(task)
+        task.finished.connect(lambda: self._tasks.discard(task))
         return task
-
-    def _forget(self, task: CloudTask) -> None:
-        task.done = True
-        # Not from inside the task's own signal: drop the reference on the next loop turn.
-        QTimer.singleShot(0, lambda: self._tasks.discard(task))
 
     # ------------------------------------------------------------------ accounts
 
-    def sign_in(self, email: str, password: str) -> CloudTask:
+    def sign_in(self, email: str, password: str) -> Task:
         """Sign in, then compare settings. completed(account); a settings difference arrives
         as `sync_conflict`."""
 
-        def work(task: CloudTask) -> tuple[Account, SyncResult | NojoinError]:
+        def work(
+            _progress: ProgressCallback, _cancel: CancelToken
+        ) -> tuple[Account, SyncResult | NojoinError]:
             account = self.auth.sign_in(email, password)
             return account, self._first_sync(account)
 
         return self.run("sign in", work, on_done=self._after_sign_in)
 
-    def sign_up(self, email: str, password: str) -> CloudTask:
+    def sign_up(self, email: str, password: str) -> Task:
         """Create an account. completed(account or None: confirm the email first)."""
 
-        def work(task: CloudTask) -> tuple[Account | None, SyncResult | NojoinError | None]:
+        def work(
+            _progress: ProgressCallback, _cancel: CancelToken
+        ) -> tuple[Account | None, SyncResult | NojoinError | None]:
             account = self.auth.sign_up(email, password)
             return account, (self._first_sync(account) if account else None)
 
         return self.run("create the account", work, on_done=self._after_sign_up)
 
-    def reset_password(self, email: str) -> CloudTask:
-        return self.run("send the reset email", lambda task: self.auth.reset_password(email))
+    def reset_password(self, email: str) -> Task:
+        return self.run(
+            "send the reset email", lambda _progress, _cancel: self.auth.reset_password(email)
+        )
 
-    def complete_password_reset(self, email: str, code: str, new_password: str) -> CloudTask:
+    def complete_password_reset(self, email: str, code: str, new_password: str) -> Task:
         """Set a new password with the emailed code; signs in. completed((account, sync))."""
 
-        def work(task: CloudTask) -> tuple[Account, SyncResult | NojoinError]:
+        def work(
+            _progress: ProgressCallback, _cancel: CancelToken
+        ) -> tuple[Account, SyncResult | NojoinError]:
             account = self.auth.complete_password_reset(email, code, new_password)
             return account, self._first_sync(account)
 
         return self.run("reset the password", work, on_done=self._after_sign_in)
 
-    def sign_out(self) -> CloudTask:
+    def sign_out(self) -> Task:
         self.config_repository.active = False
         self._retry_timer.stop()
         self._poll_timer.stop()
         return self.run(
             "sign out",
-            lambda task: self.auth.sign_out(),
+            lambda _progress, _cancel: self.auth.sign_out(),
             on_done=lambda _result: self._signed_out(),
             on_error=lambda _error: self._signed_out(),  # signed out locally regardless
         )
@@ -286,7 +257,7 @@ class CloudManager(QObject):
         self._set_status("")
 
     def _do_restore(
-        self, task: CloudTask
+        self, _progress: ProgressCallback, _cancel: CancelToken
     ) -> tuple[Account | None, SyncResult | NojoinError | None]:
         account = self.auth.restore()
         if account is None:
@@ -389,7 +360,7 @@ class CloudManager(QObject):
         self._sync_running = True
         self.run(
             "sync settings",
-            lambda task: self.sync.sync(account.user_id),
+            lambda _progress, _cancel: self.sync.sync(account.user_id),
             on_done=self._sync_finished,
             on_error=self._sync_failed,
         )
@@ -432,7 +403,7 @@ class CloudManager(QObject):
         self.last_sync = self.config_repository.state().last_sync_time() or self.last_sync
         self._set_status("Settings synced")
 
-    def resolve_conflict(self, result: SyncResult, choice: Choice | None) -> CloudTask | None:
+    def resolve_conflict(self, result: SyncResult, choice: Choice | None) -> Task | None:
         """The user's answer to `sync_conflict`: "local", "cloud", or None (decide later)."""
         account = self._account
         if account is None or result.remote is None:
@@ -441,12 +412,12 @@ class CloudManager(QObject):
         if choice is None:
             return self.run(
                 "postpone settings sync",
-                lambda task: self.sync.postpone(account.user_id),
+                lambda _progress, _cancel: self.sync.postpone(account.user_id),
                 on_done=self._handle_sync,
             )
         return self.run(
             "sync settings",
-            lambda task: self.sync.resolve(account.user_id, choice, remote),
+            lambda _progress, _cancel: self.sync.resolve(account.user_id, choice, remote),
             on_done=self._handle_sync,
             on_error=self._handle_sync,
         )
@@ -457,20 +428,22 @@ class CloudManager(QObject):
 
     # ------------------------------------------------------------------ backups
 
-    def list_backups(self) -> CloudTask:
-        return self.run("list backups", lambda task: self.backups.list_backups(), bulk=True)
+    def list_backups(self) -> Task:
+        return self.run(
+            "list backups", lambda _progress, _cancel: self.backups.list_backups(), bulk=True
+        )
 
-    def back_up(self, *, include_audio: bool = False) -> CloudTask:
-        def work(task: CloudTask) -> BackupEntry:
+    def back_up(self, *, include_audio: bool = False) -> Task:
+        def work(progress: ProgressCallback, cancel: CancelToken) -> BackupEntry:
             return self.backups.back_up(
-                include_audio=include_audio, progress=task.report, cancel=task.cancel_event
+                include_audio=include_audio, progress=progress, cancel=cancel
             )
 
         return self.run("back up", work, bulk=True)
 
-    def restore(self, entry: BackupEntry) -> CloudTask:
-        def work(task: CloudTask) -> RestoreReport:
-            return self.backups.restore(entry, progress=task.report, cancel=task.cancel_event)
+    def restore(self, entry: BackupEntry) -> Task:
+        def work(progress: ProgressCallback, cancel: CancelToken) -> RestoreReport:
+            return self.backups.restore(entry, progress=progress, cancel=cancel)
 
         task = self.run("restore", work, bulk=True)
         task.completed.connect(self.library_restored.emit)

@@ -1,4 +1,6 @@
-"""Settings: the typed model, the repository interface with its local file store, the manager."""
+"""Settings: the typed model (`settings`), the repository interface with its local file store
+(`repository`) and the cloud-synced one (`cloud_repository`), the manager the app reads and
+changes them through (`manager`), and the engine options made from them (`options`)."""
 
 from __future__ import annotations
 

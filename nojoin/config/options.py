@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nojoin.config import Settings
-from nojoin.processing.strategies.base import ProcessingOptions
+from nojoin.processing.contract import ProcessingOptions
 
 
 def options_from_settings(settings: Settings, **overrides: object) -> ProcessingOptions:

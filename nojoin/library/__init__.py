@@ -1,4 +1,6 @@
-"""The local meeting library (SQLite): meetings, transcripts, speakers, people, tags, search."""
+"""The local meeting library (SQLite, `store.Library`): meetings, transcripts, speakers, people,
+tags, search, and the status and speaker operations the pipeline and the views call; its
+versioned schema is in `migrations`. It implements `nojoin.models.MeetingStore`."""
 
 from __future__ import annotations
 

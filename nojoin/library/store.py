@@ -322,6 +322,32 @@ class Library:
                 ),
             )
 
+    # Status transitions of a processing run (the pipeline calls these; views never do).
+
+    def start_processing(self, meeting_id: int) -> None:
+        """A run started: status `processing` (a crash leaves it there: `interrupted()`)."""
+        self.set_status(meeting_id, MeetingStatus.PROCESSING)
+
+    def processing_failed(self, meeting_id: int, error: str) -> None:
+        """A run failed: status `error` with the message the user sees (any earlier transcript
+        stays)."""
+        self.set_status(meeting_id, MeetingStatus.ERROR, error)
+
+    def processing_cancelled(self, meeting_id: int) -> MeetingStatus:
+        """The user cancelled a run: not a failure, so the meeting goes back to `processed`
+        when it has an earlier transcript (kept), else to `recorded`. Returns the status."""
+        with self._tx("put a meeting back after a cancelled run") as c:
+            self._require_meeting(c, meeting_id)
+            has = c.execute(
+                "SELECT 1 FROM segments WHERE meeting_id = ? LIMIT 1", (meeting_id,)
+            ).fetchone()
+            status = MeetingStatus.PROCESSED if has else MeetingStatus.RECORDED
+            c.execute(
+                "UPDATE meetings SET status = ?, error = NULL, updated_at = ? WHERE id = ?",
+                (status.value, _now(), meeting_id),
+            )
+        return status
+
     def interrupted(self) -> list[Meeting]:
         """Meetings left in `processing`: a crash or kill stopped their processing."""
         return self.list_meetings(status=MeetingStatus.PROCESSING)
@@ -498,13 +524,42 @@ class Library:
                 "INSERT OR IGNORE INTO speakers (meeting_id, label) VALUES (?, ?)",
                 (meeting_id, label),
             )
-            words = _relabel_words(row[1], label)
+            self._reassign(c, segment_id, meeting_id, label)
+
+    def reassign_to_new_speaker(self, segment_id: int, name: str = "") -> str:
+        """Give one segment to a new speaker of its meeting (the next free `SPEAKER_nn`
+        label), named `name` if given; one transaction. Returns the new label."""
+        with self._tx("give a segment to a new speaker") as c:
+            row = c.execute(
+                "SELECT meeting_id FROM segments WHERE id = ?", (segment_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"No segment with id {segment_id}.")
+            meeting_id = int(row[0])
+            labels = {
+                str(r[0])
+                for r in c.execute("SELECT label FROM speakers WHERE meeting_id = ?", (meeting_id,))
+            }
+            n = 0
+            while f"SPEAKER_{n:02d}" in labels:
+                n += 1
+            label = f"SPEAKER_{n:02d}"
             c.execute(
-                "UPDATE segments SET speaker_id = "
-                "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?),"
-                " words = coalesce(?, words) WHERE id = ?",
-                (meeting_id, label, words, segment_id),
+                "INSERT INTO speakers (meeting_id, label, name) VALUES (?, ?, ?)",
+                (meeting_id, label, name.strip() or None),
             )
+            self._reassign(c, segment_id, meeting_id, label)
+        return label
+
+    @staticmethod
+    def _reassign(c: sqlite3.Connection, segment_id: int, meeting_id: int, label: str) -> None:
+        words = c.execute("SELECT words FROM segments WHERE id = ?", (segment_id,)).fetchone()[0]
+        c.execute(
+            "UPDATE segments SET speaker_id = "
+            "(SELECT id FROM speakers WHERE meeting_id = ? AND label = ?),"
+            " words = coalesce(?, words) WHERE id = ?",
+            (meeting_id, label, _relabel_words(words, label), segment_id),
+        )
 
     # ------------------------------------------------------------------ people
 
@@ -515,13 +570,26 @@ class Library:
         ]
 
     def add_person(self, name: str) -> Person:
+        with self._tx("add a person") as c:
+            return self._person(c, name)
+
+    @staticmethod
+    def _person(c: sqlite3.Connection, name: str) -> Person:
+        """The person called `name`, added if new."""
         name = name.strip()
         if not name:
             raise LibraryError("A person needs a name.")
-        with self._tx("add a person") as c:
-            c.execute("INSERT OR IGNORE INTO people (name) VALUES (?)", (name,))
-            row = c.execute("SELECT id, name FROM people WHERE name = ?", (name,)).fetchone()
+        c.execute("INSERT OR IGNORE INTO people (name) VALUES (?)", (name,))
+        row = c.execute("SELECT id, name FROM people WHERE name = ?", (name,)).fetchone()
         return Person(id=int(row[0]), name=str(row[1]))
+
+    def link_speaker_to(self, meeting_id: int, label: str, person_name: str) -> Person:
+        """Say who a meeting's speaker is by name: the person (added if new) is linked and
+        their name becomes the speaker's; one transaction."""
+        with self._tx("link a speaker to a person") as c:
+            person = self._person(c, person_name)
+            self._link(c, meeting_id, label, person.id, person.name)
+        return person
 
     def link_speaker(self, meeting_id: int, label: str, person_id: int | None) -> None:
         """Link a meeting's speaker to a known person; their name becomes the speaker's name."""
@@ -532,13 +600,19 @@ class Library:
                 if row is None:
                     raise NotFoundError(f"No person with id {person_id}.")
                 name = str(row[0])
-            cur = c.execute(
-                "UPDATE speakers SET person_id = ?, name = coalesce(?, name)"
-                " WHERE meeting_id = ? AND label = ?",
-                (person_id, name, meeting_id, label),
-            )
-            if cur.rowcount == 0:
-                raise NotFoundError(f"Meeting {meeting_id} has no speaker {label!r}.")
+            self._link(c, meeting_id, label, person_id, name)
+
+    @staticmethod
+    def _link(
+        c: sqlite3.Connection, meeting_id: int, label: str, person_id: int | None, name: str | None
+    ) -> None:
+        cur = c.execute(
+            "UPDATE speakers SET person_id = ?, name = coalesce(?, name)"
+            " WHERE meeting_id = ? AND label = ?",
+            (person_id, name, meeting_id, label),
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"Meeting {meeting_id} has no speaker {label!r}.")
 
     def meetings_with_person(self, person_id: int) -> list[Meeting]:
         rows = self._q("SELECT DISTINCT meeting_id FROM speakers WHERE person_id = ?", (person_id,))
@@ -567,6 +641,23 @@ class Library:
                 (meeting_id, tag),
             )
             c.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM meeting_tags)")
+
+    def set_tags(self, meeting_id: int, tags: Sequence[str]) -> list[str]:
+        """Make the meeting's tags exactly `tags` (blank and repeated ones dropped, order
+        kept); one transaction. Returns the tags as stored."""
+        wanted = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+        with self._tx("tag a meeting") as c:
+            self._require_meeting(c, meeting_id)
+            c.execute("DELETE FROM meeting_tags WHERE meeting_id = ?", (meeting_id,))
+            for tag in wanted:
+                c.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (tag,))
+                c.execute(
+                    "INSERT OR IGNORE INTO meeting_tags (meeting_id, tag_id)"
+                    " SELECT ?, id FROM tags WHERE name = ?",
+                    (meeting_id, tag),
+                )
+            c.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM meeting_tags)")
+        return wanted
 
     def all_tags(self) -> list[str]:
         return [str(r[0]) for r in self._q("SELECT name FROM tags ORDER BY name COLLATE NOCASE")]

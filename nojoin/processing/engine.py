@@ -17,10 +17,7 @@ from typing import Any
 from nojoin.audio.decode import probe, to_wav16
 from nojoin.errors import ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.diarize import Diarizer, SpeakerHint, make_diarizer
-from nojoin.processing.merge import assign_speakers
-from nojoin.processing.models import resolve_model
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     STAGE_DECODING,
     STAGE_DIARIZING,
     STAGE_DONE,
@@ -29,6 +26,9 @@ from nojoin.processing.strategies.base import (
     STAGE_TRANSCRIBING,
     ProcessingOptions,
 )
+from nojoin.processing.diarize import Diarizer, SpeakerHint, make_diarizer
+from nojoin.processing.merge import assign_speakers
+from nojoin.processing.models import resolve_model
 from nojoin.processing.transcribe import WhisperTranscriber
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ Sits above both the engines (strategies) and storage (Library); neither imports 
 Strategies are built by factories registered per mode, so the remote strategy (or a test
 double) plugs in without touching this module:
 
-    pipeline = Pipeline(library, mode="local")
-    transcript = pipeline.process_meeting(meeting_id, options, progress, cancel)
+    pipeline = Pipeline(library, remote_connection=connection)
+    transcript = pipeline.process_meeting(meeting_id, options, progress, cancel, mode="remote")
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from nojoin.audio.decode import probe
 from nojoin.errors import CancelledError, NojoinError, ProcessingError
-from nojoin.models import Meeting, MeetingStatus, Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.models import MeetingStore, ProcessingMode, Transcript
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,
@@ -28,25 +28,12 @@ from nojoin.processing.strategies.base import (
     ProgressCallback,
 )
 
+if TYPE_CHECKING:
+    from nojoin.processing.strategies.remote_strategy import RemoteConnection
+
 log = logging.getLogger(__name__)
 
-MODE_LOCAL = "local"
-MODE_REMOTE = "remote"
-
 StrategyFactory = Callable[[], ProcessingStrategy]
-
-
-class MeetingStore(Protocol):
-    """The part of nojoin.library.Library the pipeline uses."""
-
-    def get_meeting(self, meeting_id: int) -> Meeting: ...
-    def add_meeting(
-        self, title: str, *, audio_path: str | Path | None = ..., duration: float = ...
-    ) -> Meeting: ...
-    def set_status(
-        self, meeting_id: int, status: MeetingStatus, error: str | None = None
-    ) -> None: ...
-    def save_transcript(self, meeting_id: int, transcript: Transcript) -> None: ...
 
 
 def _local_factory() -> ProcessingStrategy:
@@ -55,36 +42,52 @@ def _local_factory() -> ProcessingStrategy:
     return LocalProcessingStrategy()
 
 
-def _remote_factory() -> ProcessingStrategy:
-    try:
-        remote_strategy = importlib.import_module("nojoin.processing.strategies.remote_strategy")
-    except ImportError as exc:
-        raise ProcessingError(
-            f"Remote processing is not available ({exc}); use Local Mode."
-        ) from exc
-    strategy: ProcessingStrategy = remote_strategy.RemoteProcessingStrategy()
-    return strategy
+def remote_factory(connection: RemoteConnection | None) -> StrategyFactory:
+    """The factory of the strategy that runs meetings on Nojoin Cloud over `connection` (the
+    composition root passes the signed-in session's; None: every run asks to sign in)."""
+
+    def build() -> ProcessingStrategy:
+        try:
+            remote_strategy = importlib.import_module(
+                "nojoin.processing.strategies.remote_strategy"
+            )
+        except ImportError as exc:
+            raise ProcessingError(
+                f"Remote processing is not available ({exc}); use Local Mode."
+            ) from exc
+        strategy: ProcessingStrategy = remote_strategy.RemoteProcessingStrategy(connection)
+        return strategy
+
+    return build
 
 
-DEFAULT_FACTORIES: dict[str, StrategyFactory] = {
-    MODE_LOCAL: _local_factory,
-    MODE_REMOTE: _remote_factory,
-}
+DEFAULT_FACTORIES: dict[str, StrategyFactory] = {ProcessingMode.LOCAL: _local_factory}
+"""The strategy registry: mode -> factory. The remote mode's factory is made per pipeline
+from the connection it is given (`remote_factory`)."""
 
 
 class Pipeline:
-    """Runs meetings through the strategy for the current mode and records the outcome."""
+    """Runs meetings through the strategy for the current mode and records the outcome.
+
+    The meeting's status is the pipeline's to change: `processing` while a run goes, then
+    `processed` (transcript stored), `error` (with the message), or, when the user cancelled,
+    back to what it was (`MeetingStore.processing_cancelled`).
+    """
 
     def __init__(
         self,
         library: MeetingStore,
         *,
-        mode: str = MODE_LOCAL,
+        mode: str = ProcessingMode.LOCAL,
         factories: Mapping[str, StrategyFactory] | None = None,
+        remote_connection: RemoteConnection | None = None,
     ) -> None:
         self.library = library
         self.mode = mode
-        self._factories = dict(DEFAULT_FACTORIES)
+        self._factories: dict[str, StrategyFactory] = {
+            **DEFAULT_FACTORIES,
+            ProcessingMode.REMOTE: remote_factory(remote_connection),
+        }
         if factories:
             self._factories.update(factories)
         self._strategies: dict[str, ProcessingStrategy] = {}
@@ -113,31 +116,32 @@ class Pipeline:
         mode: str | None = None,
     ) -> Transcript:
         """Process a library meeting's audio; on success store the transcript (status processed),
-        on any failure or cancel set status `error` with the message and re-raise. An earlier
-        transcript of the meeting is kept unless the new run succeeds."""
+        on a failure set status `error` with the message and re-raise; on a cancel put the
+        meeting back as it was and re-raise. An earlier transcript of the meeting is kept unless
+        the new run succeeds."""
         meeting = self.library.get_meeting(meeting_id)
         audio = meeting.audio_path
         cancel = cancel or CancelToken()
-        self.library.set_status(meeting_id, MeetingStatus.PROCESSING)
+        self.library.start_processing(meeting_id)
         try:
             if not audio:
                 raise ProcessingError("This meeting has no audio file to process.")
             transcript = self.strategy(mode).process(
                 Path(audio), options, progress or _ignore, cancel
             )
-        except CancelledError as exc:
-            self.library.set_status(meeting_id, MeetingStatus.ERROR, exc.message)
+        except CancelledError:
+            self.library.processing_cancelled(meeting_id)  # the user's choice, not a failure
             raise
         except NojoinError as exc:
-            self.library.set_status(meeting_id, MeetingStatus.ERROR, exc.message)
+            self.library.processing_failed(meeting_id, exc.message)
             raise
         except Exception as exc:
             log.exception("processing meeting %s failed", meeting_id)
             err = ProcessingError(f"Processing failed: {type(exc).__name__}: {exc}")
-            self.library.set_status(meeting_id, MeetingStatus.ERROR, err.message)
+            self.library.processing_failed(meeting_id, err.message)
             raise err from exc
         except BaseException:  # KeyboardInterrupt: never leave the meeting stuck in 'processing'
-            self.library.set_status(meeting_id, MeetingStatus.ERROR, "Processing was interrupted.")
+            self.library.processing_failed(meeting_id, "Processing was interrupted.")
             raise
         self.library.save_transcript(meeting_id, transcript)
         return transcript

@@ -64,8 +64,8 @@ def worker_main(conn: Connection, parent_pid: int, log_level: int, idle_timeout:
     _import_torch_first()
 
     from nojoin.errors import NojoinError
+    from nojoin.processing.contract import ProcessingOptions
     from nojoin.processing.engine import EngineCache, engine_error, run
-    from nojoin.processing.strategies.base import ProcessingOptions
 
     cache = EngineCache()
     while True:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QWidget
 
 from nojoin import paths
@@ -33,6 +33,7 @@ from nojoin.processing.strategies.remote_errors import (
     RemoteError,
     SubscriptionRequiredError,
 )
+from nojoin.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -175,23 +176,16 @@ class RemoteFailureBox(QMessageBox):
             self.upgrade_requested.emit()
 
 
-class _Relay(QObject):
-    """Carries exceptions from any thread to the UI thread."""
-
-    raised = Signal(object)
-
-
 class ExceptionHook:
     """sys.excepthook / threading.excepthook: log every unhandled exception and show it.
 
     Widgets are only touched on the UI thread: exceptions from other threads travel there
-    through a queued signal.
+    with the app's task runner (`TaskRunner.post`).
     """
 
-    def __init__(self, parent_getter: Callable[[], QWidget | None]) -> None:
+    def __init__(self, parent_getter: Callable[[], QWidget | None], tasks: TaskRunner) -> None:
         self._parent_getter = parent_getter
-        self._relay = _Relay()
-        self._relay.raised.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        self._tasks = tasks
         self._previous = sys.excepthook
         self._previous_thread = threading.excepthook
         self.shown = 0
@@ -222,7 +216,7 @@ class ExceptionHook:
         log.error("unhandled exception", exc_info=(exc_type, exc, tb))
         if exc.__traceback__ is None and tb is not None:
             exc = exc.with_traceback(tb)
-        self._relay.raised.emit(exc)
+        self._tasks.post(self._show, exc)
 
     def _thread_hook(self, args: threading.ExceptHookArgs) -> None:
         if args.exc_value is None:

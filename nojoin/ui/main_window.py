@@ -8,11 +8,11 @@ no globals. Cloud Mode extends it through `add_menu()`, `add_status_widget()` an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QMimeData, QMimeDatabase, QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -40,69 +40,26 @@ from PySide6.QtWidgets import (
 
 from nojoin import __version__, paths
 from nojoin.config import ConfigManager, Settings
-from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
-from nojoin.errors import NojoinError
+from nojoin.errors import CancelledError, NojoinError
 from nojoin.library import Library
-from nojoin.models import Meeting, MeetingStatus
-from nojoin.processing.strategies.base import (
-    CancelToken,
-    ProcessingOptions,
-    Progress,
-    ProgressCallback,
-)
+from nojoin.models import Meeting, MeetingStatus, ProcessingMode
+from nojoin.processing.contract import ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_errors import RemoteError
 from nojoin.ui import formatting, theme
 from nojoin.ui.errors import RemoteFailureBox, show_error
+from nojoin.ui.import_queue import AUDIO_FILTER, Importer, ImportQueue, dropped_files
 from nojoin.ui.library_view import LibraryPanel
 from nojoin.ui.meeting_view import MeetingView
 from nojoin.ui.options import options_from_settings
-from nojoin.ui.processing import (
-    ProcessingQueue,
-    ProcessingQueueWidget,
-    ProcessingWorker,
-    format_eta,
-    stage_label,
-    start_in_thread,
-    wait_all,
-)
+from nojoin.ui.processing import ProcessingQueue, ProcessingQueueWidget, format_eta, stage_label
 from nojoin.ui.recording import RecordControls, RecorderAdapter
 from nojoin.ui.settings_dialog import CloudState, ReprocessDialog, SettingsDialog
+from nojoin.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
-    from nojoin.ui.account_dialog import AccountDialog
+    from nojoin.ui.cloud.account_dialog import AccountDialog
 
 log = logging.getLogger(__name__)
-
-Importer = Callable[[Path, ProgressCallback, CancelToken], Meeting]
-"""Checks and copies one file into the library and returns its new meeting (runs off the UI thread)."""
-
-# The usual suspects, offered by the Import dialog; any other file FFmpeg reads can still be
-# chosen there ("All files"), or dropped when its type is audio or video (`looks_importable`).
-AUDIO_EXTENSIONS = tuple("wav mp3 m4a aac flac ogg opus wma webm mp4 mkv mov avi".split())
-AUDIO_FILTER = (
-    "Audio and video (" + " ".join(f"*.{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
-)
-
-
-def looks_importable(path: Path) -> bool:
-    """Whether a dropped file looks like audio or video: by its name, since the importer decodes
-    the whole file anyway (and says clearly when it is not audio after all)."""
-    if not path.is_file():
-        return False
-    if path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS:
-        return True
-    mime = QMimeDatabase().mimeTypeForFile(str(path), QMimeDatabase.MatchMode.MatchExtension)
-    return mime.name().startswith(("audio/", "video/"))
-
-
-def dropped_files(mime: QMimeData) -> tuple[list[Path], list[Path]]:
-    """The local files of a drag that look importable, and the other local paths (folders,
-    documents...). Non-file URLs (web links) are in neither."""
-    local = (
-        [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
-    )
-    files = [p for p in local if looks_importable(p)]
-    return files, [p for p in local if p not in files]
 
 
 class CloudLink(CloudState, Protocol):
@@ -111,83 +68,6 @@ class CloudLink(CloudState, Protocol):
     def start_upgrade(self) -> AccountDialog:
         """Open the Account dialog and start checkout there (as its Upgrade button does)."""
         ...
-
-
-class ImportQueue(QObject):
-    """Imports files one at a time on a worker thread.
-
-    Signals:
-        progress(str, float): file name and fraction.
-        imported(object): the new Meeting.
-        failed(str, BaseException): file name and the error.
-        idle(): nothing left to import.
-    """
-
-    progress = Signal(str, float)
-    imported = Signal(object)
-    failed = Signal(str, object)
-    idle = Signal()
-
-    def __init__(self, importer: Importer, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._importer = importer
-        self._pending: list[Path] = []
-        self._current: Path | None = None
-        self._cancel: CancelToken | None = None
-        self._thread: object = None
-
-    def add(self, files: Sequence[Path]) -> None:
-        self._pending.extend(files)
-        self._next()
-
-    def is_busy(self) -> bool:
-        return self._current is not None or bool(self._pending)
-
-    def cancel_all(self) -> None:
-        self._pending.clear()
-        if self._cancel is not None:
-            self._cancel.cancel()
-
-    def _next(self) -> None:
-        if self._current is not None:
-            return
-        if not self._pending:
-            self.idle.emit()
-            return
-        path = self._pending.pop(0)
-        self._current = path
-        self._cancel = CancelToken()
-        importer = self._importer
-
-        def job(progress: ProgressCallback, cancel: CancelToken) -> object:
-            return importer(path, progress, cancel)
-
-        worker = ProcessingWorker(job, self._cancel)
-        worker.progress.connect(
-            lambda p: self.progress.emit(path.name, float(p.fraction)),
-            Qt.ConnectionType.QueuedConnection,
-        )
-        worker.completed.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
-        thread = start_in_thread(worker)
-        thread.finished.connect(self._on_finished)
-        self._thread = thread
-
-    @Slot(object)
-    def _on_done(self, meeting: object) -> None:
-        self.imported.emit(meeting)
-
-    @Slot(object)
-    def _on_failed(self, exc: BaseException) -> None:
-        name = self._current.name if self._current else "file"
-        self.failed.emit(name, exc)
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self._current = None
-        self._cancel = None
-        self._thread = None
-        self._next()
 
 
 class MainWindow(QMainWindow):
@@ -200,6 +80,7 @@ class MainWindow(QMainWindow):
         queue: ProcessingQueue,
         recorder: RecorderAdapter,
         importer: Importer,
+        tasks: TaskRunner,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -207,7 +88,8 @@ class MainWindow(QMainWindow):
         self.config = config
         self.queue = queue
         self.recorder = recorder
-        self.imports = ImportQueue(importer, self)
+        self.tasks = tasks
+        self.imports = ImportQueue(importer, tasks, self)
         self.cloud: CloudLink | None = None
         self.setWindowTitle("Nojoin")
         self.setAcceptDrops(True)
@@ -395,7 +277,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.config, self, cloud=self.cloud)
+        dialog = SettingsDialog(self.config, self, cloud=self.cloud, tasks=self.tasks)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -497,7 +379,6 @@ class MainWindow(QMainWindow):
     @Slot(int, object)
     def _on_item_failed(self, meeting_id: int, exc: BaseException) -> None:
         self.library_panel.model.set_progress_text(meeting_id, None)
-        self._mark_failed(meeting_id, exc)
         self.library_panel.refresh()
         if self.meeting_view.meeting_id == meeting_id:
             self.meeting_view.reload()
@@ -520,7 +401,7 @@ class MainWindow(QMainWindow):
             can_upgrade=self.cloud is not None,
         )
         box.local_requested.connect(
-            lambda: self.process_meeting(meeting_id, mode=PROCESSING_LOCAL, options=options)
+            lambda: self.process_meeting(meeting_id, mode=ProcessingMode.LOCAL, options=options)
         )
         box.upgrade_requested.connect(lambda: self.upgrade_for(meeting_id, title, options))
         box.open()
@@ -548,7 +429,7 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(
                     f"Cloud processing is ready: sending “{title}” to Nojoin Cloud.", 10_000
                 )
-                self.process_meeting(meeting_id, mode=PROCESSING_REMOTE, options=options)
+                self.process_meeting(meeting_id, mode=ProcessingMode.REMOTE, options=options)
 
         dialog.loaded.connect(on_loaded)
         return dialog
@@ -562,31 +443,12 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_item_cancelled(self, meeting_id: int) -> None:
+        # The pipeline put the meeting back as it was (a cancel is not a failure).
         self.library_panel.model.set_progress_text(meeting_id, None)
-        try:
-            m = self.library.get_meeting(meeting_id)
-            if m.status in (MeetingStatus.PROCESSING, MeetingStatus.ERROR):
-                # A cancel is the user's choice, not a failure: the meeting goes back to what it
-                # was (its earlier transcript, if any, is kept by the pipeline).
-                had_transcript = bool(self.library.segments(meeting_id))
-                self.library.set_status(
-                    meeting_id,
-                    MeetingStatus.PROCESSED if had_transcript else MeetingStatus.RECORDED,
-                )
-        except NojoinError:
-            log.warning("could not reset meeting %s after cancel", meeting_id, exc_info=True)
         self.library_panel.refresh()
         if self.meeting_view.meeting_id == meeting_id:
             self.meeting_view.reload()
         self.statusBar().showMessage("Processing cancelled.", 5000)
-
-    def _mark_failed(self, meeting_id: int, exc: BaseException) -> None:
-        try:
-            m = self.library.get_meeting(meeting_id)
-            if m.status is not MeetingStatus.ERROR:
-                self.library.set_status(meeting_id, MeetingStatus.ERROR, str(exc))
-        except NojoinError:
-            log.warning("could not mark meeting %s as failed", meeting_id, exc_info=True)
 
     def _update_work_label(self) -> None:
         parts: list[str] = []
@@ -648,8 +510,6 @@ class MainWindow(QMainWindow):
     def _on_import_failed(self, name: str, exc: BaseException) -> None:
         self._import_text = ""
         self._update_work_label()
-        from nojoin.errors import CancelledError
-
         if not isinstance(exc, CancelledError):
             self.show_error(exc, headline=f"{name} could not be imported.")
 
@@ -802,4 +662,4 @@ class MainWindow(QMainWindow):
         self.queue.cancel_all()
         self.queue.wait_idle(15_000)
         self.meeting_view.player_bar.stop()
-        wait_all(5_000)
+        self.tasks.wait(5_000)

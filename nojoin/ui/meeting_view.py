@@ -46,7 +46,7 @@ from nojoin import export
 from nojoin.errors import NojoinError
 from nojoin.library import Library
 from nojoin.models import Meeting, MeetingStatus, Speaker
-from nojoin.processing.strategies.base import Progress
+from nojoin.processing.contract import Progress
 from nojoin.ui import formatting
 from nojoin.ui.player import PlayerBar
 from nojoin.ui.processing import ItemState, ProcessingQueue, format_eta, stage_label
@@ -540,16 +540,7 @@ class MeetingView(QWidget):
         )
         if wanted == m.tags:
             return
-
-        def apply() -> None:
-            for t in m.tags:
-                if t not in wanted:
-                    self._library.remove_tag(m.id, t)
-            for t in wanted:
-                if t not in m.tags:
-                    self._library.add_tag(m.id, t)
-
-        self._run(apply)
+        self._run(lambda: self._library.set_tags(m.id, wanted))
 
     # -------------------------------------------------------- edits: speakers
     def rename_speaker(self, label: str, name: str) -> None:
@@ -564,14 +555,8 @@ class MeetingView(QWidget):
 
     def link_speaker(self, label: str, person_name: str) -> None:
         m = self._meeting
-        if m is None:
-            return
-
-        def apply() -> None:
-            person = self._library.add_person(person_name)
-            self._library.link_speaker(m.id, label, person.id)
-
-        self._run(apply)
+        if m is not None:
+            self._run(lambda: self._library.link_speaker_to(m.id, label, person_name))
 
     def reassign_segment(self, segment_id: int, label: str) -> None:
         self._run(lambda: self._library.reassign_segment(segment_id, label))
@@ -661,24 +646,11 @@ class MeetingView(QWidget):
         return menu
 
     def _reassign_new(self, segment_id: int) -> None:
-        m = self._meeting
-        if m is None:
+        if self._meeting is None:
             return
-        labels = {s.label for s in m.speakers}
-        n = 0
-        while f"SPEAKER_{n:02d}" in labels:
-            n += 1
-        label = f"SPEAKER_{n:02d}"
         name, ok = QInputDialog.getText(self, "New speaker", "Name of the new speaker:")
-        if not ok:
-            return
-
-        def apply() -> None:
-            self._library.reassign_segment(segment_id, label)
-            if name.strip():
-                self._library.rename_speaker(m.id, label, name)
-
-        self._run(apply)
+        if ok:
+            self._run(lambda: self._library.reassign_to_new_speaker(segment_id, name))
 
     @Slot(int, str)
     def _on_text_edited(self, segment_id: int, text: str) -> None:

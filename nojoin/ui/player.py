@@ -73,8 +73,7 @@ class PlayerBar(QWidget):
     def set_source(self, path: str | None) -> None:
         """Load `path` (None or a missing file: playback disabled)."""
         ok = bool(path) and Path(str(path)).is_file()
-        if self._player is not None:
-            self._player.stop()
+        self.stop()
         self._loaded = False
         self._pending_seek = None
         if ok:
@@ -99,8 +98,15 @@ class PlayerBar(QWidget):
             p.play()
 
     def stop(self) -> None:
-        if self._player is not None:
-            self._player.stop()
+        """Stop playback. A player that is not playing is left alone: QMediaPlayer.stop() called
+        from Python (holding the GIL) while the FFmpeg backend tears down its audio sink on its
+        own thread (which needs the GIL for the Python-made QAudioOutput) deadlocks, and
+        closing the window used to do exactly that with nothing playing."""
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        p = self._player
+        if p is not None and p.playbackState() != QMediaPlayer.PlaybackState.StoppedState:
+            p.stop()
 
     def seek(self, seconds: float) -> None:
         """Jump to `seconds`; before the file has loaded, the jump happens once it has."""
@@ -152,7 +158,7 @@ class PlayerBar(QWidget):
         self.player.setPosition(self.slider.value())
 
     @Slot(object)
-    def _on_state(self, state: object) -> None:
+    def _on_state(self, _state: object) -> None:
         icon = (
             QStyle.StandardPixmap.SP_MediaPause
             if self.is_playing()

@@ -1,11 +1,9 @@
-"""Run processing off the UI thread: a QObject worker on a QThread, a queue, and its widget.
+"""The processing queue and its widget: meetings processed one at a time off the UI thread.
 
-`ProcessingWorker` runs any job `(progress, cancel) -> result` on a `QThread` (worker +
-moveToThread). The heavy work itself happens in the engine's child process, so the thread
-mostly waits; the UI thread only receives signals.
-
-`ProcessingQueue` runs meetings one at a time (the engine already uses every core), each on
-this computer or on Nojoin Cloud as it was queued (`mode`).
+`ProcessingQueue` hands each meeting to the app's `TaskRunner` (lane "processing": the engine
+already uses every core) to run on this computer or on Nojoin Cloud as it was queued (`mode`).
+The heavy work itself happens in the engine's child process or on the server, so the worker
+thread mostly waits; the UI thread only receives the task's signals.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -29,100 +27,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nojoin.config.settings import PROCESSING_LOCAL, PROCESSING_REMOTE
-from nojoin.errors import CancelledError, NojoinError
-from nojoin.processing.strategies.base import (
+from nojoin.errors import CancelledError
+from nojoin.models import ProcessingMode
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     Progress,
     ProgressCallback,
 )
+from nojoin.ui.tasks import Task, TaskRunner
 
 log = logging.getLogger(__name__)
-
-Job = Callable[[ProgressCallback, CancelToken], object]
-"""A long operation: reports progress, checks the cancel token, returns a result."""
 
 MeetingRunner = Callable[[int, ProcessingOptions, ProgressCallback, CancelToken, str], object]
 """Processes one stored meeting in a mode ("local" / "remote") and stores the result (the
 composition root adapts Pipeline.process_meeting)."""
 
-
-class ProcessingWorker(QObject):
-    """Runs one `Job` on whatever thread it lives on.
-
-    Signals:
-        progress(Progress): a report from the job (queued to the receiver's thread).
-        completed(object): the job's result.
-        failed(BaseException): the job raised; CancelledError means the user cancelled.
-        finished(): always last, after completed or failed.
-    """
-
-    progress = Signal(object)
-    completed = Signal(object)
-    failed = Signal(object)
-    finished = Signal()
-
-    def __init__(self, job: Job, cancel: CancelToken | None = None) -> None:
-        super().__init__()
-        self._job = job
-        self.cancel_token = cancel or CancelToken()
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            result = self._job(self.progress.emit, self.cancel_token)
-        except BaseException as exc:  # reported to the UI, never swallowed
-            if not isinstance(exc, CancelledError):
-                log.warning(
-                    "background job failed: %s", exc, exc_info=not isinstance(exc, NojoinError)
-                )
-            self.failed.emit(exc)
-        else:
-            self.completed.emit(result)
-        finally:
-            self.finished.emit()
-
-    def cancel(self) -> None:
-        self.cancel_token.cancel()
-
-
-# Python references to running threads and their workers: a QThread whose wrapper is
-# garbage-collected while it runs aborts the process ("Destroyed while thread is still running").
-_running: set[tuple[QThread, ProcessingWorker]] = set()
-
-
-def start_in_thread(worker: ProcessingWorker) -> QThread:
-    """Move `worker` to a new QThread and start it; both are deleted when the job ends."""
-    thread = QThread()
-    thread.setObjectName("nojoin-worker")
-    worker.moveToThread(thread)
-    pair = (thread, worker)
-    _running.add(pair)
-    thread.started.connect(worker.run)
-    # Direct: quit() is thread-safe, and a queued call would wait for the UI loop to run.
-    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
-    thread.finished.connect(lambda: _running.discard(pair))
-    thread.start()
-    return thread
-
-
-def running_threads() -> int:
-    """How many worker threads are still running (tests check nothing is left behind)."""
-    return len(_running)
-
-
-def wait_all(timeout_ms: int = 10_000) -> bool:
-    """Wait for every worker thread to end (at quit, so none is destroyed while running)."""
-    ok = True
-    for thread, _worker in list(_running):
-        try:
-            ok = bool(thread.wait(timeout_ms)) and ok
-        except RuntimeError:  # already deleted
-            pass
-    return ok
+LANE = "processing"
 
 
 class ItemState(StrEnum):
@@ -138,7 +59,7 @@ class QueueItem:
     meeting_id: int
     title: str
     options: ProcessingOptions
-    mode: str = PROCESSING_LOCAL  # the Pipeline mode: "local" (this computer) or "remote" (cloud)
+    mode: str = ProcessingMode.LOCAL  # the Pipeline mode: this computer or Nojoin Cloud
     state: ItemState = ItemState.QUEUED
     progress: Progress = field(default_factory=lambda: Progress("queued", 0.0))
     started_at: float | None = None
@@ -176,13 +97,15 @@ class ProcessingQueue(QObject):
     item_cancelled = Signal(int)
     busy_changed = Signal(bool)
 
-    def __init__(self, runner: MeetingRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self, runner: MeetingRunner, tasks: TaskRunner, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
+        self._tasks = tasks
         self._items: list[QueueItem] = []
         self._current: QueueItem | None = None
-        self._worker: ProcessingWorker | None = None
-        self._thread: QThread | None = None
+        self._task: Task | None = None
 
     # ------------------------------------------------------------------ queries
     @property
@@ -209,7 +132,7 @@ class ProcessingQueue(QObject):
         title: str,
         options: ProcessingOptions,
         *,
-        mode: str = PROCESSING_LOCAL,
+        mode: str = ProcessingMode.LOCAL,
     ) -> QueueItem:
         """Queue a meeting to process in `mode` (a meeting already waiting or running is not
         queued twice)."""
@@ -249,14 +172,10 @@ class ProcessingQueue(QObject):
         self.changed.emit()
 
     def wait_idle(self, timeout_ms: int = 10_000) -> bool:
-        """Block until the worker thread has ended (used when the app quits)."""
-        thread = self._thread
-        if thread is None:
+        """Block until the running meeting's worker thread is done (used when the app quits)."""
+        if self._task is None:
             return True
-        try:
-            return bool(thread.wait(timeout_ms))
-        except RuntimeError:  # already deleted
-            return True
+        return self._tasks.wait(timeout_ms)
 
     # ---------------------------------------------------------------- internals
     def _start_next(self) -> None:
@@ -274,14 +193,12 @@ class ProcessingQueue(QObject):
         def job(progress: ProgressCallback, cancel: CancelToken) -> object:
             return runner(mid, options, progress, cancel, mode)
 
-        worker = ProcessingWorker(job, nxt.cancel)
-        # Queued: these arrive on the UI thread whatever thread emits them.
-        worker.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
-        worker.completed.connect(self._on_completed, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
-        self._worker = worker
-        self._thread = start_in_thread(worker)
-        self._thread.finished.connect(self._on_thread_finished)
+        task = self._tasks.run(f"process meeting {mid}", job, lane=LANE, cancel=nxt.cancel)
+        task.progress.connect(self._on_progress)
+        task.completed.connect(self._on_completed)
+        task.failed.connect(self._on_failed)
+        task.finished.connect(self._on_task_finished)
+        self._task = task
         self.changed.emit()
 
     @Slot(object)
@@ -315,10 +232,9 @@ class ProcessingQueue(QObject):
             self.item_failed.emit(item.meeting_id, exc)
 
     @Slot()
-    def _on_thread_finished(self) -> None:
+    def _on_task_finished(self) -> None:
         self._current = None
-        self._worker = None
-        self._thread = None
+        self._task = None
         self.changed.emit()
         self._start_next()
         self._emit_idle_if_done()
@@ -363,7 +279,7 @@ class _ItemRow(QFrame):
         super().__init__()
         self.meeting_id = item.meeting_id
         self.setObjectName("queueRow")
-        remote = item.mode == PROCESSING_REMOTE
+        remote = item.mode == ProcessingMode.REMOTE
         self.title = QLabel(f"☁ {item.title}" if remote else item.title)
         self.title.setToolTip("On Nojoin Cloud" if remote else "On this computer")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

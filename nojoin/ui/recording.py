@@ -2,7 +2,7 @@
 
 The recorder's listener is called on its writer thread; the adapter turns each event into a
 signal, which Qt queues to the UI thread. Starting and stopping block (devices open, files
-close), so they run on a worker thread too.
+close), so they run on the app's `TaskRunner` too (lane "recorder", in order).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVB
 
 from nojoin.errors import AudioError
 from nojoin.ui import formatting
-from nojoin.ui.processing import ProcessingWorker, start_in_thread
+from nojoin.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from nojoin.audio.recorder import (
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     )
 
 log = logging.getLogger(__name__)
+
+LANE = "recorder"
 
 
 class RecorderLike(Protocol):
@@ -61,7 +63,7 @@ class _Listener:
     def levels(self, levels: Levels) -> None:
         self._a.levels_changed.emit(levels.mic.rms, levels.system.rms, levels.elapsed)
 
-    def device_lost(self, source: Source, message: str) -> None:
+    def device_lost(self, source: Source, message: str) -> None:  # noqa: ARG002 (listener API)
         self._a.device_lost.emit(message)
 
     def error(self, message: str) -> None:
@@ -94,9 +96,12 @@ class RecorderAdapter(QObject):
     start_failed = Signal(object)
     finished = Signal(object)
 
-    def __init__(self, factory: RecorderFactory, parent: QObject | None = None) -> None:
+    def __init__(
+        self, factory: RecorderFactory, tasks: TaskRunner, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._factory = factory
+        self._tasks = tasks
         self._recorder: RecorderLike | None = None
         self._state = "idle"
         self._stopped_by_failure = False
@@ -146,9 +151,7 @@ class RecorderAdapter(QObject):
         def job(_progress: object, _cancel: object) -> None:
             recorder.start()
 
-        worker = ProcessingWorker(job)
-        worker.failed.connect(self._on_start_failed, Qt.ConnectionType.QueuedConnection)
-        start_in_thread(worker)
+        self._tasks.run("start recording", job, lane=LANE, on_error=self._on_start_failed)
 
     @Slot(object)
     def _on_start_failed(self, exc: BaseException) -> None:
@@ -174,10 +177,13 @@ class RecorderAdapter(QObject):
         def job(_progress: object, _cancel: object) -> object:
             return recorder.stop()
 
-        worker = ProcessingWorker(job)
-        worker.completed.connect(self._on_stopped, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(self._on_stop_failed, Qt.ConnectionType.QueuedConnection)
-        start_in_thread(worker)
+        self._tasks.run(
+            "stop recording",
+            job,
+            lane=LANE,
+            on_done=self._on_stopped,
+            on_error=self._on_stop_failed,
+        )
 
     @Slot(object)
     def _on_stopped(self, result: object) -> None:

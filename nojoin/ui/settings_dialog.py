@@ -29,13 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from nojoin.config import ConfigError, ConfigManager, Settings, Theme
-from nojoin.config.settings import (
-    MAX_SPEAKERS,
-    MODEL_NAMES,
-    PROCESSING_LOCAL,
-    PROCESSING_REMOTE,
-)
-from nojoin.ui.processing import ProcessingWorker, start_in_thread
+from nojoin.config.settings import MAX_SPEAKERS, MODEL_NAMES
+from nojoin.models import ProcessingMode
+from nojoin.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +55,7 @@ ENGINES = (
     ("none", "Off: do not tell speakers apart"),
 )
 DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"))
-PROCESSING = ((PROCESSING_LOCAL, "This computer"), (PROCESSING_REMOTE, "Nojoin Cloud"))
+PROCESSING = ((ProcessingMode.LOCAL, "This computer"), (ProcessingMode.REMOTE, "Nojoin Cloud"))
 THEMES = ((Theme.SYSTEM, "Same as the system"), (Theme.LIGHT, "Light"), (Theme.DARK, "Dark"))
 DEFAULT_DEVICE = "System default"
 
@@ -164,12 +160,14 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         cloud: CloudState | None = None,
+        tasks: TaskRunner | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
         self._config = config
         self._cloud = cloud
+        self._tasks = tasks or TaskRunner(self)  # the app's runner; its own one in tests
 
         self.processing = _combo(PROCESSING)
         self.processing_note = WrappedNote()
@@ -404,9 +402,9 @@ class SettingsDialog(QDialog):
         cloud = self._cloud
         configured = cloud is not None and cloud.configured
         ready = configured and cloud is not None and cloud.signed_in
-        index = self.processing.findData(PROCESSING_REMOTE)
+        index = self.processing.findData(ProcessingMode.REMOTE)
         item = cast(QStandardItemModel, self.processing.model()).item(index)
-        item.setEnabled(ready or mode == PROCESSING_REMOTE)
+        item.setEnabled(ready or mode == ProcessingMode.REMOTE)
         if ready:
             item.setText("Nojoin Cloud")
             note = (
@@ -422,7 +420,7 @@ class SettingsDialog(QDialog):
         else:
             item.setText("Nojoin Cloud (not available)")
             note = "This copy of Nojoin has no Nojoin Cloud address; meetings are processed here."
-        if mode == PROCESSING_REMOTE and not ready:
+        if mode == ProcessingMode.REMOTE and not ready:
             note += " Until then, meetings set to go to Nojoin Cloud cannot be processed."
         self.processing_note.setText(note)
 
@@ -453,13 +451,13 @@ class SettingsDialog(QDialog):
 
             return list_devices()
 
-        worker = ProcessingWorker(job)
-        worker.completed.connect(self._fill_devices, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(
-            lambda exc: self.mic.setToolTip(f"Cannot list devices: {exc}"),
-            Qt.ConnectionType.QueuedConnection,
-        )
-        self._device_thread = start_in_thread(worker)
+        task = self._tasks.run("list sound devices", job)
+        task.completed.connect(self._fill_devices)
+        task.failed.connect(self._devices_failed)
+
+    @Slot(object)
+    def _devices_failed(self, exc: BaseException) -> None:
+        self.mic.setToolTip(f"Cannot list devices: {exc}")
 
     @Slot(object)
     def _fill_devices(self, devices: list[Any]) -> None:
@@ -475,15 +473,6 @@ class SettingsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Choose where Nojoin keeps meetings")
         if folder:
             self.data_folder.setText(folder)
-
-    def done(self, result: int) -> None:
-        thread = getattr(self, "_device_thread", None)
-        if thread is not None:
-            try:
-                thread.wait(3000)
-            except RuntimeError:
-                pass
-        super().done(result)
 
 
 def _check_folder(folder: str) -> None:

@@ -1,4 +1,5 @@
-"""Recorder test fixtures: a private PulseAudio daemon and known espeak-ng speech.
+"""Audio test fixtures: a private PulseAudio daemon and known espeak-ng speech (recorder), and
+a generated two-speaker meeting (decoder).
 
 The daemon (scripts/pulse-test-env.sh) has a null sink `nojoin_speaker` as the default speaker
 (its monitor is the system-audio loopback) and `nojoin_mic`, a virtual source fed by the null
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from audio_checks import MIC_TEXT, RATE, SYSTEM_TEXT, PulseEnv, Speech
+from audio_support import MIC_TEXT, RATE, SYSTEM_TEXT, PulseEnv, Speech
+
+from tests.processing.conftest import meeting2, synth_dir, video_file  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "pulse-test-env.sh"

@@ -183,18 +183,19 @@ def test_import_command(media: dict[str, Path]) -> None:
 
 
 def test_progress_is_reported_and_cancel_leaves_nothing(media: dict[str, Path]) -> None:
-    import threading
-
     from nojoin.errors import CancelledError
+    from nojoin.processing.contract import CancelToken, Progress
 
-    seen: list[float] = []
-    import_file(media["flac"], progress=seen.append)
+    reports: list[Progress] = []
+    import_file(media["flac"], progress=reports.append)
+    seen = [p.fraction for p in reports]
     assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.02)
+    assert {p.stage for p in reports} == {"importing"}
     for f in _audio_files():
         f.unlink()
 
-    cancel = threading.Event()
-    cancel.set()
+    cancel = CancelToken()
+    cancel.cancel()
     with Library() as lib:
         with pytest.raises(CancelledError):
             import_file(media["mp4"], store=lib, cancel=cancel)

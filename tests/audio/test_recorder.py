@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from audio_checks import (
+from audio_support import (
     MIC_TEXT,
     RATE,
     SYSTEM_TEXT,

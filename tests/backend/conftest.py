@@ -5,6 +5,7 @@ billing).
 - `pg_template` (session): a database with all migrations applied once.
 - `pg_url` (module): a fresh database cloned from the template for each test module.
 - `backend_settings_overrides` (module): override in a test module to change Settings.
+- `job_settings` (module): the jobs domain's settings; override in a module or folder.
 - `runtime` / `app` (module): the started Runtime and the FastAPI app on `pg_url`.
 - `client`: httpx.AsyncClient over ASGITransport (use in `async def` tests; anyio runs them).
 - `live_server` (module): uvicorn on a free 127.0.0.1 port in a thread; its base URL.
@@ -45,6 +46,7 @@ from fastapi import FastAPI  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from backend.embedded import EmbeddedPostgres  # noqa: E402
+from backend.jobs.settings import JobSettings  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.migrations import apply_migrations  # noqa: E402
 from backend.runtime import Runtime  # noqa: E402
@@ -140,8 +142,14 @@ def backend_settings(
 
 
 @pytest.fixture(scope="module")
-def runtime(backend_settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.start(backend_settings)
+def job_settings() -> JobSettings:
+    """The jobs domain's settings for this module's runtime (override in a module or folder)."""
+    return JobSettings()
+
+
+@pytest.fixture(scope="module")
+def runtime(backend_settings: Settings, job_settings: JobSettings) -> Iterator[Runtime]:
+    rt = Runtime.start(backend_settings, job_settings=job_settings)
     yield rt
     rt.stop()
 
@@ -152,7 +160,10 @@ def app(runtime: Runtime) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app: FastAPI,
+    anyio_backend: str,  # noqa: ARG001 (anyio runs this async fixture)
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

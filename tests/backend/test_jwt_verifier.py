@@ -181,7 +181,7 @@ def test_verified_token_cache_never_outlives_the_token(
     token = token_for(user.id, exp=int(now) + 5)
     assert verifier.verify(token).id == user.id
 
-    def refuse(token: str) -> Any:
+    def refuse(_token: str) -> Any:
         raise UnauthorizedError("checked again")
 
     monkeypatch.setattr(verifier, "_verify_uncached", refuse)
@@ -292,7 +292,10 @@ def jwks_server(jwks_keys: list[_Key]) -> Iterator[_JwksServer]:
 
 @pytest.fixture
 async def jwks_client(
-    pg_url: str, tmp_path: Path, jwks_server: _JwksServer, anyio_backend: str
+    pg_url: str,
+    tmp_path: Path,
+    jwks_server: _JwksServer,
+    anyio_backend: str,  # noqa: ARG001 (anyio runs this async fixture)
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API configured as in production: only NOJOIN_JWKS_URL, no issuer setting."""
     settings = Settings(

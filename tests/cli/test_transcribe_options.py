@@ -5,7 +5,7 @@ from __future__ import annotations
 from nojoin.cli import build_parser
 from nojoin.cli.transcribe_cmd import _options
 from nojoin.config import LocalConfigRepository, Settings
-from nojoin.processing.strategies.base import ProcessingOptions
+from nojoin.processing.contract import ProcessingOptions
 
 
 def parse(*argv: str) -> ProcessingOptions:

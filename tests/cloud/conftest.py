@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloud_helpers import Backend, Device, Relay, free_port, make_device
+from cloud_support import Backend, Device, Relay, free_port, make_device
+
+from tests.backend.billing.conftest import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +56,10 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
         "NOJOIN_RECOVER_MAX_PER_IP": "1000",
         "NOJOIN_MAILER": "file",  # password-reset mails as files the tests can read
         "NOJOIN_DATA_DIR": str(data / "home"),
+        # Billing as the Account dialog meets it: the tier gate on (offline provider, no
+        # Stripe keys), and webhooks signed with the billing tests' secret.
+        "NOJOIN_REQUIRE_SUBSCRIPTION": "true",
+        "NOJOIN_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     env.pop("NOJOIN_DATABASE_URL", None)
     log = (data / "backend.log").open("wb")

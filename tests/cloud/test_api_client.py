@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cloud_helpers import PASSWORD, Device, new_email
+from cloud_support import PASSWORD, Device, new_email
 
 from nojoin.cloud.api_client import ApiClient
 from nojoin.cloud.errors import (
@@ -132,3 +132,17 @@ def test_real_backend_409_and_413(device: Any) -> None:
     with pytest.raises(PayloadTooLargeError, match="larger than Nojoin Cloud accepts"):
         dev.api.put_config({"notes": "x" * 300_000}, first.version)
     assert dev.api.get_config().config == {"theme": "dark"}  # nothing overwritten
+
+
+def test_a_missing_backup_is_the_desktops_one_not_found_error() -> None:
+    from nojoin.errors import NotFoundError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"detail": "No such backup."})
+
+    api = _client(handler)
+    with pytest.raises(NotFoundError, match="No such backup"):
+        api.generate_download_url("b-404")
+    # A missing settings row is no error: the cloud copy is just empty.
+    assert api.get_config().config == {}
+    api.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cloud_helpers import PASSWORD, Backend, free_port, new_email
+from cloud_support import PASSWORD, Backend, free_port, new_email
 from supabase_auth.constants import STORAGE_KEY
 
 from nojoin.cloud.api_client import ApiClient

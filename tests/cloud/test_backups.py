@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cloud_helpers import PASSWORD, Backend, Device, new_email
+from cloud_support import PASSWORD, Backend, Device, new_email
 
 from nojoin import paths
-from nojoin.cloud.backup_service import BackupService
+from nojoin.cloud.backup_service import BackupService, human_size
 from nojoin.cloud.errors import BackupError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript, Word
+from nojoin.processing.contract import Progress
 
 MakeDevice = Callable[..., Device]
 
@@ -102,9 +103,10 @@ def test_backup_then_restore_gives_identical_meetings(signed_in: Device) -> None
     _fill(lib)
     before = _dump(lib)
     service = BackupService(signed_in.api, lib.path, device="laptop")
-    stages: list[tuple[str, int, int]] = []
-    entry = service.back_up(progress=lambda s, d, t: stages.append((s, d, t)))
-    assert ("upload", entry.size, entry.size) in stages
+    reports: list[Progress] = []
+    entry = service.back_up(progress=reports.append)
+    size = human_size(entry.size)
+    assert Progress("upload", 1.0, None, f"{size} of {size}") in reports
 
     listed = service.list_backups()
     assert [(b.backup_id, b.device, b.size, b.sha256) for b in listed] == [
@@ -269,7 +271,7 @@ def test_not_enough_disk_space_is_refused_before_anything_is_written(
 def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nojoin.cloud import backup_service
+    from nojoin.cloud import backup_restore
 
     lib, service, archive = _audio_backup(tmp_path)
     before = _dump(lib)
@@ -280,7 +282,7 @@ def test_restore_failing_in_the_database_copy_leaves_library_and_audio_byte_iden
     # Another program is in the middle of writing: the copy cannot get the write lock. It
     # must give up (not wait forever) and leave everything as it was: no audio file replaced,
     # added or half-written, no folder made, no rollback copy left behind.
-    monkeypatch.setattr(backup_service, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(backup_restore, "LOCK_TIMEOUT", 0.5)
     blocker = sqlite3.connect(lib.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
@@ -351,7 +353,7 @@ def _free_space(monkeypatch: pytest.MonkeyPatch, free: Callable[[Path], int]) ->
 def test_restore_needs_room_for_the_rollback_copy_of_overwritten_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nojoin.cloud.backup_service import HEADROOM
+    from nojoin.cloud.backup_space import HEADROOM
 
     lib, service, archive = _audio_backup(tmp_path)
     # The recording the restore would overwrite is big (the backup's version is small).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from cloud_helpers import PASSWORD, Device, Relay, new_email
+from cloud_support import PASSWORD, Device, Relay, new_email
 
 from nojoin.cloud.config_sync import SyncOutcome
 from nojoin.config.cloud_repository import (

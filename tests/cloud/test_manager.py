@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import httpx
-from cloud_helpers import PASSWORD, Backend, new_email
+from cloud_support import PASSWORD, Backend, new_email
 
 from nojoin.cloud.auth_service import Account
 from nojoin.cloud.manager import CloudManager

@@ -4,7 +4,7 @@ from the embedded backend's /health, and a clear message when a build has no add
 from __future__ import annotations
 
 import pytest
-from cloud_helpers import Backend
+from cloud_support import Backend
 
 from nojoin.cloud.auth_service import AuthService
 from nojoin.cloud.errors import CloudNotConfiguredError

@@ -220,6 +220,58 @@ def test_tags_filter_and_cleanup(lib: Library) -> None:
     assert lib.all_tags() == ["eng"]
 
 
+def test_a_processing_run_moves_the_status_and_a_cancel_puts_it_back(lib: Library) -> None:
+    fresh = lib.add_meeting("Never processed")
+    lib.start_processing(fresh.id)
+    assert lib.get_meeting(fresh.id).status is MeetingStatus.PROCESSING
+    assert lib.processing_cancelled(fresh.id) is MeetingStatus.RECORDED
+    assert lib.get_meeting(fresh.id).status is MeetingStatus.RECORDED
+
+    done = lib.add_meeting("Processed before")
+    lib.save_transcript(done.id, transcript(("SPEAKER_00", "earlier words")))
+    lib.start_processing(done.id)
+    lib.processing_failed(done.id, "The model is missing.")
+    failed = lib.get_meeting(done.id)
+    assert (failed.status, failed.error) == (MeetingStatus.ERROR, "The model is missing.")
+    lib.start_processing(done.id)
+    assert lib.processing_cancelled(done.id) is MeetingStatus.PROCESSED
+    again = lib.get_meeting(done.id)
+    assert (again.status, again.error) == (MeetingStatus.PROCESSED, None)
+    assert lib.get_transcript(done.id).text == "earlier words"  # kept
+    with pytest.raises(NotFoundError):
+        lib.processing_cancelled(404)
+
+
+def test_speaker_and_tag_edits_are_one_operation_each(lib: Library) -> None:
+    m = lib.add_meeting("Call")
+    lib.save_transcript(m.id, transcript(("SPEAKER_00", "one"), ("SPEAKER_01", "two three")))
+    second = lib.segments(m.id)[1]
+    # A new speaker gets the next free label and its name in one step.
+    assert lib.reassign_to_new_speaker(second.id or 0, " Carol ") == "SPEAKER_02"
+    assert lib.speaker_names(m.id)["SPEAKER_02"] == "Carol"
+    moved = lib.segments(m.id)[1]
+    assert moved.speaker == "SPEAKER_02" and {w.speaker for w in moved.words} == {"SPEAKER_02"}
+    assert lib.reassign_to_new_speaker(lib.segments(m.id)[0].id or 0) == "SPEAKER_03"
+    assert lib.speaker_names(m.id)["SPEAKER_03"] == "SPEAKER_03"  # unnamed: the label
+    with pytest.raises(NotFoundError):
+        lib.reassign_to_new_speaker(99_999, "Nobody")
+    assert "SPEAKER_04" not in lib.speaker_names(m.id)  # nothing half-done
+
+    # Saying who a speaker is adds the person when new and links them.
+    person = lib.link_speaker_to(m.id, "SPEAKER_01", "Priya")
+    assert lib.speaker_names(m.id)["SPEAKER_01"] == "Priya"
+    assert [x.id for x in lib.meetings_with_person(person.id)] == [m.id]
+    assert lib.link_speaker_to(m.id, "SPEAKER_00", "priya").id == person.id
+    with pytest.raises(NotFoundError):
+        lib.link_speaker_to(m.id, "SPEAKER_09", "Someone new")
+    assert [p.name for p in lib.people()] == ["Priya"]  # the failed link added no one
+
+    assert lib.set_tags(m.id, ["sales", " eng ", "", "sales"]) == ["sales", "eng"]
+    assert sorted(lib.get_meeting(m.id).tags) == ["eng", "sales"]
+    assert lib.set_tags(m.id, ["eng"]) == ["eng"]
+    assert lib.all_tags() == ["eng"]  # unused tags go
+
+
 def test_interrupted_processing_is_reported_and_marked(lib: Library) -> None:
     m = lib.add_meeting("Crashed")
     lib.set_status(m.id, MeetingStatus.PROCESSING)

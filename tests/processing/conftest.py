@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from nojoin.models import Transcript
+from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.models import resolve_model
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.processing.transcribe import WhisperTranscriber
 from nojoin.testing.synth import (
@@ -112,9 +112,7 @@ def run3(engine: LocalProcessingStrategy, meeting3: SynthMeeting) -> Run:
 
 
 @pytest.fixture(scope="session")
-def video_file(
-    synth_dir: Path, meeting2: SynthMeeting, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def video_file(meeting2: SynthMeeting, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2-speaker meeting as the AAC sound track of an MP4 with a video stream."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is needed to make a test video (scripts/install-system-deps.sh)")

@@ -17,17 +17,17 @@ from typing import Any
 
 import psutil
 import pytest
-from engine_checks import Interruption, engine_children, is_gone
+from engine_support import Interruption, engine_children, is_gone
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.diarize import SpeakerTurn
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,
     Progress,
 )
+from nojoin.processing.diarize import SpeakerTurn
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.processing.transcribe import WhisperTranscriber
 from nojoin.testing.metrics import der, wer
@@ -96,7 +96,7 @@ def test_speaker_change_inside_one_whisper_segment_is_split(
     assert spanning, "the test meeting no longer makes Whisper join two speakers"
 
     t = engine.process(
-        back_to_back.path, ProcessingOptions(num_speakers=2), lambda p: None, CancelToken()
+        back_to_back.path, ProcessingOptions(num_speakers=2), lambda _: None, CancelToken()
     )
     assert len(t.speakers) == 2
     # No output segment runs more than 1 s past a true speaker change (senko places boundaries
@@ -114,14 +114,14 @@ def test_speaker_change_inside_one_whisper_segment_is_split(
 
 def test_speaker_count_hint(engine: LocalProcessingStrategy, meeting3: SynthMeeting) -> None:
     t = engine.process(
-        meeting3.path, ProcessingOptions(num_speakers=2), lambda p: None, CancelToken()
+        meeting3.path, ProcessingOptions(num_speakers=2), lambda _: None, CancelToken()
     )
     assert len(t.speakers) == 2
 
 
 def test_no_diarization(engine: LocalProcessingStrategy, meeting2: SynthMeeting) -> None:
     t = engine.process(
-        meeting2.path, ProcessingOptions(diarize=False), lambda p: None, CancelToken()
+        meeting2.path, ProcessingOptions(diarize=False), lambda _: None, CancelToken()
     )
     assert t.speakers == [] and all(s.speaker is None for s in t.segments)
     assert wer(meeting2.reference_text, t.text) < 0.15
@@ -130,7 +130,7 @@ def test_no_diarization(engine: LocalProcessingStrategy, meeting2: SynthMeeting)
 def test_video_file(
     engine: LocalProcessingStrategy, video_file: Path, meeting2: SynthMeeting
 ) -> None:
-    t = engine.process(video_file, ProcessingOptions(), lambda p: None, CancelToken())
+    t = engine.process(video_file, ProcessingOptions(), lambda _: None, CancelToken())
     assert wer(meeting2.reference_text, t.text) < 0.15
     assert len(t.speakers) == 2
 
@@ -139,7 +139,7 @@ def test_silence_only_gives_an_empty_transcript(
     engine: LocalProcessingStrategy, tmp_path: Path
 ) -> None:
     path = make_silence(tmp_path / "quiet.wav", 8.0, noise_level=0.001)
-    t = engine.process(path, ProcessingOptions(), lambda p: None, CancelToken())
+    t = engine.process(path, ProcessingOptions(), lambda _: None, CancelToken())
     assert t.segments == [] and t.duration == pytest.approx(8.0, abs=0.01)
 
 
@@ -147,7 +147,7 @@ def test_a_fifth_of_a_second_gives_an_empty_transcript(
     engine: LocalProcessingStrategy, tmp_path: Path
 ) -> None:
     path = make_silence(tmp_path / "blip.wav", 0.2, noise_level=0.1)
-    t = engine.process(path, ProcessingOptions(), lambda p: None, CancelToken())
+    t = engine.process(path, ProcessingOptions(), lambda _: None, CancelToken())
     assert t.segments == [] and t.duration == pytest.approx(0.2, abs=0.01)
 
 
@@ -180,7 +180,7 @@ def test_missing_model_is_one_clear_error(
 
     with pytest.raises(ModelNotFoundError, match="Unknown model 'huge-v9'"):
         engine.process(
-            meeting2.path, ProcessingOptions(model="huge-v9"), lambda p: None, CancelToken()
+            meeting2.path, ProcessingOptions(model="huge-v9"), lambda _: None, CancelToken()
         )
     # The engine is still usable afterwards.
     assert engine.worker_pid is not None
@@ -197,7 +197,7 @@ def test_pyannote_engine_missing_is_a_clear_error(
         pytest.skip("pyannote.audio is installed here")
     with pytest.raises(ProcessingError, match=r"pip install 'nojoin\[pyannote\]'"):
         engine.process(
-            meeting2.path, ProcessingOptions(engine="pyannote"), lambda p: None, CancelToken()
+            meeting2.path, ProcessingOptions(engine="pyannote"), lambda _: None, CancelToken()
         )
 
 
@@ -215,7 +215,7 @@ def test_cancel_mid_run_stops_the_engine(meeting3: SynthMeeting) -> None:
     assert strategy.worker_pid is None
     # Cancelling up front does nothing at all.
     with pytest.raises(CancelledError):
-        strategy.process(meeting3.path, ProcessingOptions(), lambda p: None, cancel)
+        strategy.process(meeting3.path, ProcessingOptions(), lambda _: None, cancel)
     strategy.close()
 
 
@@ -228,19 +228,20 @@ def test_killed_engine_becomes_a_processing_error_and_recovers(meeting2: SynthMe
     assert kill.pids and not psutil.pid_exists(kill.pids[0])
     # The next file starts a fresh engine and works.
     t = strategy.process(
-        meeting2.path, ProcessingOptions(diarize=False), lambda p: None, CancelToken()
+        meeting2.path, ProcessingOptions(diarize=False), lambda _: None, CancelToken()
     )
     assert t.segments
     strategy.close()
     assert strategy.worker_pid is None
 
 
+@pytest.mark.usefixtures("run2")
 def test_worker_is_reused_and_closed(
-    engine: LocalProcessingStrategy, run2: Any, meeting2: SynthMeeting
+    engine: LocalProcessingStrategy, meeting2: SynthMeeting
 ) -> None:
     pid = engine.worker_pid
     assert pid is not None
-    engine.process(meeting2.path, ProcessingOptions(diarize=False), lambda p: None, CancelToken())
+    engine.process(meeting2.path, ProcessingOptions(diarize=False), lambda _: None, CancelToken())
     assert engine.worker_pid == pid  # models stay loaded between files
 
 
@@ -250,7 +251,7 @@ def test_no_engine_outlives_its_parent(tmp_path: Path, meeting2: SynthMeeting) -
     script.write_text(
         "import sys\n"
         "from pathlib import Path\n"
-        "from nojoin.processing.strategies.base import CancelToken, ProcessingOptions\n"
+        "from nojoin.processing.contract import CancelToken, ProcessingOptions\n"
         "from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy\n"
         "if __name__ == '__main__':\n"
         "    s = LocalProcessingStrategy()\n"
@@ -294,7 +295,7 @@ def test_close_leaves_no_processes(meeting2: SynthMeeting) -> None:
     before = {p.pid for p in engine_children()}
     with LocalProcessingStrategy() as strategy:
         strategy.process(
-            meeting2.path, ProcessingOptions(diarize=False), lambda p: None, CancelToken()
+            meeting2.path, ProcessingOptions(diarize=False), lambda _: None, CancelToken()
         )
         pid = strategy.worker_pid
         assert pid in {p.pid for p in engine_children()}
@@ -307,12 +308,12 @@ def test_idle_engine_exits_by_itself_and_comes_back(meeting2: SynthMeeting) -> N
     strategy = LocalProcessingStrategy(idle_timeout=1.0)
     try:
         opts = ProcessingOptions(diarize=False)
-        strategy.process(meeting2.path, opts, lambda p: None, CancelToken())
+        strategy.process(meeting2.path, opts, lambda _: None, CancelToken())
         proc = strategy._worker.process if strategy._worker else None
         assert proc is not None
         proc.join(timeout=30)
         assert proc.exitcode == 0  # left cleanly on its own
-        t = strategy.process(meeting2.path, opts, lambda p: None, CancelToken())
+        t = strategy.process(meeting2.path, opts, lambda _: None, CancelToken())
         assert t.segments
     finally:
         strategy.close()

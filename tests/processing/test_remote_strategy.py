@@ -11,19 +11,18 @@ import httpx
 import pytest
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     CancelToken,
     ProcessingOptions,
     ProcessingStrategy,
     Progress,
 )
+from nojoin.processing.pipeline import remote_factory
 from nojoin.processing.strategies.remote_strategy import (
     RemoteAuthError,
     RemoteProcessingStrategy,
     StaticConnection,
-    default_connection,
     job_params,
-    set_default_connection,
 )
 
 
@@ -56,17 +55,15 @@ def test_model_folder_cannot_go_remote(tmp_path: Path) -> None:
 def test_not_signed_in(tmp_path: Path) -> None:
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
-    assert default_connection() is None
-    strategy = RemoteProcessingStrategy()  # what pipeline.py builds in remote mode
+    strategy = remote_factory(None)()  # what the pipeline builds with no session
     with pytest.raises(RemoteAuthError, match="Sign in"):
         strategy.process(audio, ProcessingOptions(), lambda p: None, CancelToken())
-    set_default_connection(StaticConnection("http://127.0.0.1:9/", "tok"))
-    try:
-        conn = default_connection()
-        assert conn is not None and conn.base_url() == "http://127.0.0.1:9"
-    finally:
-        set_default_connection(None)
     strategy.close()
+    # The connection the composition root passes in is the one the strategy uses.
+    connected = remote_factory(StaticConnection("http://127.0.0.1:9/", "tok"))()
+    assert isinstance(connected, RemoteProcessingStrategy)
+    assert connected._conn().base_url() == "http://127.0.0.1:9"
+    connected.close()
 
 
 def test_missing_file_and_cancel_before_start(tmp_path: Path) -> None:

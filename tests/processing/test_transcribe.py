@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -32,9 +30,7 @@ def test_quiet_cut_lands_in_the_silence() -> None:
     assert 8.0 * SR <= cut <= 8.3 * SR
 
 
-def test_windows_cover_everything_and_cut_between_turns(
-    meeting2: SynthMeeting, tmp_path: Path
-) -> None:
+def test_windows_cover_everything_and_cut_between_turns(meeting2: SynthMeeting) -> None:
     windows = list(iter_windows(meeting2.path, window_seconds=7.0))
     assert len(windows) >= 3
     pos = 0

@@ -14,7 +14,6 @@ from nojoin.app import build
 from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.library import Library
 from nojoin.processing.pipeline import Pipeline
-from nojoin.ui.processing import running_threads, wait_all
 
 
 @pytest.fixture
@@ -50,8 +49,8 @@ def harness(qtbot: Any, wav: Path, tmp_path: Path) -> Iterator[Harness]:
     remote.release.set()
     app.queue.cancel_all()
     app.close()
-    assert wait_all(5000)
-    qtbot.waitUntil(lambda: running_threads() == 0, timeout=5000)
+    assert app.tasks.wait(5000)  # no worker thread outlives the app
+    qtbot.waitUntil(lambda: app.tasks.active == 0, timeout=5000)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from ui_support import FREE, PRO, Browser, FakeAccount
 
 from nojoin.cloud.billing_client import AccountStatus
 from nojoin.cloud.errors import OfflineError, RateLimitedError
-from nojoin.ui.account_dialog import AccountDialog
+from nojoin.ui.cloud.account_dialog import AccountDialog
 
 pytestmark = [pytest.mark.gui]
 

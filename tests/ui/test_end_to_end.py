@@ -15,7 +15,6 @@ from nojoin.config import ConfigManager, LocalConfigRepository
 from nojoin.models import MeetingStatus
 from nojoin.testing.metrics import wer
 from nojoin.testing.synth import TWO_SPEAKERS, make_meeting, tools_available
-from nojoin.ui.processing import wait_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +36,7 @@ def real_app(qtbot: Any) -> Iterator[App]:
     yield app
     app.queue.cancel_all()
     app.close()
-    wait_all(10_000)
+    assert app.tasks.wait(10_000)
 
 
 def test_import_process_and_show_two_speakers(real_app: App, qtbot: Any) -> None:

@@ -22,7 +22,7 @@ from ui_support import FREE, PRO, FakeAccount, FakeCloud, Harness, error_boxes
 from backend.billing.service import NEEDS_SUBSCRIPTION
 from nojoin.config import LocalConfigRepository
 from nojoin.models import MeetingStatus
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.contract import CancelToken, ProcessingOptions
 from nojoin.processing.strategies.remote_strategy import (
     QuotaExceededError,
     RemoteAuthError,

@@ -27,14 +27,14 @@ from nojoin.audio.recorder import (
     RecordingResult,
     Source,
     SourceLevel,
-    save_recording,
 )
+from nojoin.audio.saving import save_recording
 from nojoin.cloud.billing_client import AccountStatus
 from nojoin.errors import AudioError, NojoinError
 from nojoin.library import Library
 from nojoin.models import Segment, Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
-from nojoin.ui.account_dialog import AccountDialog
+from nojoin.processing.contract import CancelToken, ProcessingOptions, Progress
+from nojoin.ui.cloud.account_dialog import AccountDialog
 
 TWO_SPEAKER_SEGMENTS = [
     Segment(0.5, 3.0, "Good morning everyone, welcome to the planning meeting.", "SPEAKER_00"),

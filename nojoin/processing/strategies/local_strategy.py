@@ -26,7 +26,7 @@ from nojoin import errors
 from nojoin.audio.decode import probe
 from nojoin.errors import CancelledError, NojoinError, ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     STAGE_STARTING,
     CancelToken,
     ProcessingOptions,

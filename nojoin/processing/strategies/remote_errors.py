@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from nojoin.errors import ProcessingError
 
+SIGN_IN_FIRST = "Sign in to Nojoin Cloud to process on the server, or switch to local processing."
+"""What a remote run says when nobody is signed in."""
+
 
 class RemoteError(ProcessingError):
     """The server refused or failed the job; `message` is the server's explanation."""

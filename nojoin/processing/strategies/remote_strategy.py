@@ -5,8 +5,9 @@ the same `Transcript` the local engine returns. Cancel stops the upload or asks 
 cancel the job. A 403 (no subscription) or 429 (quota) raises an error carrying the server's
 message, so the app can show it and offer local processing instead.
 
-Where to connect and with which token comes from a `RemoteConnection`; the Cloud Mode session
-provides the real one (`set_default_connection`), tests pass a `StaticConnection`.
+Where to connect and with which token comes from the `RemoteConnection` it is built with: the
+composition root passes the Cloud Mode session's (`nojoin.cloud.connection.CloudConnection`)
+into the pipeline's remote factory; tests and scripts pass a `StaticConnection`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 
 from nojoin.errors import AudioError, CancelledError, ProcessingError
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import (
+from nojoin.processing.contract import (
     STAGE_DECODING,
     STAGE_DIARIZING,
     STAGE_DONE,
@@ -40,6 +41,7 @@ from nojoin.processing.strategies.base import (
     ProgressCallback,
 )
 from nojoin.processing.strategies.remote_errors import (
+    SIGN_IN_FIRST,
     QuotaExceededError,
     RemoteAuthError,
     RemoteError,
@@ -54,9 +56,7 @@ __all__ = [
     "RemoteProcessingStrategy",
     "StaticConnection",
     "SubscriptionRequiredError",
-    "default_connection",
     "job_params",
-    "set_default_connection",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,22 +104,6 @@ class StaticConnection:
 
     def access_token(self) -> str:
         return self._token
-
-
-_default_lock = threading.Lock()
-_default_connection: RemoteConnection | None = None
-
-
-def set_default_connection(connection: RemoteConnection | None) -> None:
-    """Install the signed-in session's connection (Cloud Mode does this at sign-in/out)."""
-    global _default_connection
-    with _default_lock:
-        _default_connection = connection
-
-
-def default_connection() -> RemoteConnection | None:
-    with _default_lock:
-        return _default_connection
 
 
 class _UploadCancelled(Exception):
@@ -216,12 +200,9 @@ class RemoteProcessingStrategy:
     # --- internals --------------------------------------------------------------------
 
     def _conn(self) -> RemoteConnection:
-        conn = self._connection or default_connection()
-        if conn is None:
-            raise RemoteAuthError(
-                "Sign in to Nojoin Cloud to process on the server, or switch to local processing."
-            )
-        return conn
+        if self._connection is None:
+            raise RemoteAuthError(SIGN_IN_FIRST)
+        return self._connection
 
     def _headers(self, conn: RemoteConnection) -> dict[str, str]:
         return {"Authorization": f"Bearer {conn.access_token()}"}

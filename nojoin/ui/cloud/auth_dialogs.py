@@ -27,9 +27,10 @@ from nojoin.cloud.auth_service import (
     validate_email,
     validate_password,
 )
-from nojoin.cloud.manager import CloudManager, CloudTask
+from nojoin.cloud.manager import CloudManager
 from nojoin.errors import NojoinError
 from nojoin.ui.cloud.common import BusyStrip, MessageLabel, heading
+from nojoin.ui.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class _CloudDialog(QDialog):
     def __init__(self, manager: CloudManager, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.manager = manager
-        self.task: CloudTask | None = None
+        self.task: Task | None = None
         self.setWindowTitle(title)
         self.setMinimumWidth(420)
         # Visible field outlines in both themes (the dark palette's base is close to the
@@ -97,7 +98,7 @@ class _CloudDialog(QDialog):
     def submit(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _start(self, task: CloudTask, text: str) -> None:
+    def _start(self, task: Task, text: str) -> None:
         self.task = task
         self.message.clear_message()
         self.busy.start(text)
@@ -121,7 +122,7 @@ class _CloudDialog(QDialog):
         self._stop()
         self.message.show_error(str(error))
 
-    def succeeded(self, result: Any) -> None:
+    def succeeded(self, result: Any) -> None:  # noqa: ARG002 (subclasses read it)
         self.accept()
 
     def invalid(self, text: str, field: QLineEdit | None = None) -> None:

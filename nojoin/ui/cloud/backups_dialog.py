@@ -22,10 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nojoin.cloud.backup_service import BackupEntry, RestoreReport
-from nojoin.cloud.manager import CloudManager, CloudTask
+from nojoin.cloud.backup_service import BackupEntry, RestoreReport, human_size
+from nojoin.cloud.manager import CloudManager
 from nojoin.errors import CancelledError, NojoinError
+from nojoin.processing.contract import Progress
 from nojoin.ui.cloud.common import TABLE_STYLE, BusyStrip, MessageLabel, heading
+from nojoin.ui.tasks import Task
 
 STAGES = {
     "snapshot": "Copying the library…",
@@ -35,17 +37,6 @@ STAGES = {
     "verify": "Checking the backup…",
     "restore": "Restoring…",
 }
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            if unit == "bytes":
-                return f"{int(value)} {unit}"
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover
 
 
 def when(value: datetime | None) -> str:
@@ -59,8 +50,8 @@ class BackupsDialog(QDialog):
         super().__init__(parent)
         self.manager = manager
         self.entries: list[BackupEntry] = []
-        self.task: CloudTask | None = None
-        self.list_task: CloudTask | None = None
+        self.task: Task | None = None
+        self.list_task: Task | None = None
         self.last_report: RestoreReport | None = None
         self.setWindowTitle("Backups")
         self.resize(680, 460)
@@ -255,7 +246,7 @@ class BackupsDialog(QDialog):
             self.task.cancel()
             self.busy.start("Cancelling…")
 
-    def _run(self, task: CloudTask, text: str) -> None:
+    def _run(self, task: Task, text: str) -> None:
         self.task = task
         self.busy.start(text)
         task.progress.connect(self._progress)
@@ -263,11 +254,11 @@ class BackupsDialog(QDialog):
         task.finished.connect(self._finished)
         self._update_buttons()
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
-        text = STAGES.get(stage, stage)
-        if stage in ("upload", "download") and total:
-            text = f"{text} {human_size(done)} of {human_size(total)}"
-        self.busy.set_progress(text, done, total)
+    def _progress(self, progress: Progress) -> None:
+        text = STAGES.get(progress.stage, progress.stage)
+        if progress.message:  # "12 MB of 40 MB" while transferring
+            text = f"{text} {progress.message}"
+        self.busy.set_progress(text, progress.fraction)
 
     def _failed(self, error: NojoinError) -> None:
         if isinstance(error, CancelledError):

@@ -113,13 +113,10 @@ class BusyStrip(QFrame):
         self.show()
         grow_to_fit(self.window())
 
-    def set_progress(self, text: str, done: int, total: int) -> None:
+    def set_progress(self, text: str, fraction: float) -> None:
         self.label.setText(text)
-        if total > 0:
-            self.bar.setRange(0, 1000)
-            self.bar.setValue(int(1000 * min(done, total) / total))
-        else:
-            self.bar.setRange(0, 0)
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
         self.show()
 
     def stop(self) -> None:

@@ -1,7 +1,6 @@
-"""The Cloud menu, the account status in the status bar, and the glue that shows the cloud
-manager's prompts (settings conflict, session expired) to the user.
-
-`install_cloud(window, config, library)` is the one call the composition root makes.
+"""The Cloud menu, the account status in the status bar, and the prompts of the cloud manager
+(settings conflict, session expired) shown to the user. Drawing only: the composition root
+(`nojoin.app.App.install_cloud`) builds the `CloudManager` and wires it to the app.
 """
 
 from __future__ import annotations
@@ -11,20 +10,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QWidget
 
-from nojoin.cloud import manager as cloud_manager
 from nojoin.cloud.auth_service import Account
 from nojoin.cloud.config_sync import SyncResult
-from nojoin.cloud.errors import CloudError, NotSignedInError
 from nojoin.cloud.manager import CloudManager
-from nojoin.config.manager import ConfigManager
 from nojoin.ui.cloud.auth_dialogs import LoginDialog, PasswordResetDialog, RegisterDialog
 from nojoin.ui.cloud.backups_dialog import BackupsDialog
 from nojoin.ui.cloud.sync_dialog import SyncConflictDialog
 
 if TYPE_CHECKING:
-    from nojoin.ui.account_dialog import AccountDialog
+    from nojoin.ui.cloud.account_dialog import AccountDialog
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +35,7 @@ class HostWindow(Protocol):
     def statusBar(self) -> Any: ...  # noqa: N802 - Qt API
 
 
-class AccountStatus(QLabel):
+class AccountStatusLabel(QLabel):
     """'Local Mode' or 'alice@example.com · Settings synced 14:02' in the status bar."""
 
     def __init__(self, manager: CloudManager, parent: QWidget | None = None) -> None:
@@ -100,7 +96,7 @@ class CloudController(QObject):
             self.menu.addAction(action)
         self.menu.addSeparator()
         self.menu.addAction(self.sign_out_action)
-        self.status = AccountStatus(manager)
+        self.status = AccountStatusLabel(manager)
         window.add_status_widget(self.status)
         manager.auth_state_changed.connect(self._auth_changed)
         manager.sync_conflict.connect(self.ask_sync_choice)
@@ -149,7 +145,6 @@ class CloudController(QObject):
             self.sign_out_action,
         ):
             action.setEnabled(signed_in)
-        _install_remote_connection(self.manager if signed_in else None)
         if not configured:
             self.sign_in_action.setToolTip(
                 "This copy of Nojoin was built without a Nojoin Cloud address."
@@ -205,14 +200,16 @@ class CloudController(QObject):
         """The billing engineer's Account dialog, over the signed-in API client (one window:
         an open one is raised)."""
         from nojoin.cloud.billing_client import BillingClient
-        from nojoin.ui.account_dialog import AccountDialog
+        from nojoin.ui.cloud.account_dialog import AccountDialog
 
         old = self.dialogs.get("account")
         if isinstance(old, AccountDialog) and old.isVisible():
             old.raise_()
             old.activateWindow()
             return old
-        dialog = AccountDialog(BillingClient(self.manager.api), parent=self.parent_widget)
+        dialog = AccountDialog(
+            BillingClient(self.manager.api), tasks=self.manager.tasks, parent=self.parent_widget
+        )
         opened: AccountDialog = self._open("account", dialog)
         return opened
 
@@ -245,57 +242,3 @@ class CloudController(QObject):
     def _show_error(self, text: str) -> None:
         # Sync errors recur (retries); the status bar is the right place, not a dialog each time.
         self._status_message(text)
-
-
-class RemoteConnection:
-    """What remote processing needs (`remote_strategy.RemoteConnection`): the backend URL and
-    a fresh token, from the signed-in CloudManager. Blocking: called on processing threads."""
-
-    def __init__(self, manager: CloudManager) -> None:
-        self.manager = manager
-
-    def base_url(self) -> str:
-        return self.manager.api_base_url()
-
-    def access_token(self) -> str:
-        from nojoin.processing.strategies.remote_strategy import RemoteAuthError
-
-        try:
-            return self.manager.access_token()
-        except NotSignedInError as exc:
-            raise RemoteAuthError(str(exc)) from exc
-        except CloudError as exc:  # offline, server trouble: the user may process locally
-            from nojoin.processing.strategies.remote_errors import RemoteError
-
-            raise RemoteError(str(exc)) from exc
-
-
-def _install_remote_connection(manager: CloudManager | None) -> None:
-    from nojoin.processing.strategies.remote_strategy import set_default_connection
-
-    set_default_connection(RemoteConnection(manager) if manager is not None else None)
-
-
-def install_cloud(
-    window: HostWindow, config: ConfigManager, library_path: Any = None
-) -> CloudController:
-    """Create the app's CloudManager, route settings through it, add the Cloud menu and the
-    account status, and resume a stored session in the background."""
-    manager = cloud_manager.init()
-    manager.attach_config(config)
-    if library_path is not None:
-        manager.backups.library_path = library_path
-    controller = CloudController(window, manager)
-    attach = getattr(window, "attach_cloud", None)
-    if callable(attach):
-        attach(controller)
-    refresh = getattr(getattr(window, "library_panel", None), "refresh", None)
-    if callable(refresh):
-        manager.library_restored.connect(lambda _report: refresh())
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(manager.shutdown)
-    if isinstance(window, QWidget):
-        window.destroyed.connect(lambda *_: manager.shutdown())
-    manager.start()
-    return controller

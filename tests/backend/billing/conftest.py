@@ -18,7 +18,6 @@ import pytest
 import stripe
 from psycopg.rows import dict_row
 
-from backend.billing.dependencies import EXTRAS_KEY
 from backend.billing.provider import OfflineBillingProvider
 from backend.billing.service import BillingService
 from backend.billing.settings import BillingSettings
@@ -48,9 +47,9 @@ def billing(runtime: Runtime, billing_overrides: dict[str, Any]) -> Iterator[Bil
     }
     values.update(billing_overrides)
     service = BillingService(BillingSettings(**values), OfflineBillingProvider())
-    runtime.extras[EXTRAS_KEY] = service
+    saved, runtime.billing = runtime.billing, service
     yield service
-    runtime.extras.pop(EXTRAS_KEY, None)
+    runtime.billing = saved
 
 
 def signed_headers(

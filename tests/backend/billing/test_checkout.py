@@ -17,7 +17,6 @@ import httpx
 import pytest
 import stripe
 
-from backend.billing.dependencies import EXTRAS_KEY
 from backend.billing.provider import OfflineBillingProvider, StripeBillingProvider
 from backend.billing.service import BillingService
 from backend.billing.settings import BillingSettings
@@ -61,8 +60,9 @@ async def test_offline_checkout_gives_a_local_page_and_charges_nobody(
     assert (sub["tier"], sub["entitled"], sub["provider"]) == ("free", False, "offline")
 
 
+@pytest.mark.usefixtures("billing")
 async def test_checkout_needs_sign_in_and_a_sane_idempotency_key(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     assert (await client.post(CHECKOUT)).status_code == 401
     assert (await client.get("/api/v1/billing/subscription")).status_code == 401
@@ -97,7 +97,8 @@ async def test_portal_needs_a_billing_account_and_subscribers_cannot_buy_twice(
     assert getattr(provider.sessions[-1][1], "customer_id", None) == customer
 
 
-async def test_return_pages_render(client: httpx.AsyncClient, billing: BillingService) -> None:
+@pytest.mark.usefixtures("billing")
+async def test_return_pages_render(client: httpx.AsyncClient) -> None:
     ok = await client.get("/api/v1/billing/return", params={"result": "success"})
     cancel = await client.get("/api/v1/billing/return", params={"result": "cancel"})
     assert "Thank you" in ok.text and "Nothing was charged" in cancel.text
@@ -187,14 +188,14 @@ def stripe_billing(
         ),
         StripeBillingProvider(client),
     )
-    runtime.extras[EXTRAS_KEY] = service
+    runtime.billing = service
     yield service
-    runtime.extras[EXTRAS_KEY] = billing
+    runtime.billing = billing
 
 
+@pytest.mark.usefixtures("stripe_billing")
 async def test_stripe_checkout_request_is_a_subscription_for_this_user(
     client: httpx.AsyncClient,
-    stripe_billing: BillingService,
     fake_stripe: FakeStripe,
     create_user: Callable[..., Any],
 ) -> None:
@@ -224,9 +225,9 @@ async def test_stripe_checkout_request_is_a_subscription_for_this_user(
     assert len(fake_stripe.requests) == 1
 
 
+@pytest.mark.usefixtures("stripe_billing")
 async def test_stripe_portal_and_errors(
     client: httpx.AsyncClient,
-    stripe_billing: BillingService,
     fake_stripe: FakeStripe,
     runtime: Runtime,
     create_user: Callable[..., Any],
@@ -248,10 +249,10 @@ async def test_stripe_portal_and_errors(
     assert "try again" in resp.json()["detail"]
 
 
+@pytest.mark.usefixtures("billing")
 @pytest.mark.parametrize("stripe_status", ["past_due", "unpaid"])
 async def test_an_unpaid_subscription_is_fixed_in_the_portal_not_bought_again(
     client: httpx.AsyncClient,
-    billing: BillingService,
     create_user: Callable[..., Any],
     stripe_status: str,
 ) -> None:

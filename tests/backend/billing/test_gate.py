@@ -15,14 +15,11 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from fastapi import FastAPI
 
-from backend.billing.dependencies import EXTRAS_KEY
 from backend.billing.provider import OfflineBillingProvider
 from backend.billing.service import NEEDS_SUBSCRIPTION, PAYMENT_PROBLEM, BillingService
 from backend.billing.settings import BillingSettings
 from backend.jobs.settings import JobSettings
-from backend.main import create_app
 from backend.runtime import Runtime
 from tests.backend.billing.conftest import (
     WEBHOOK_PATH,
@@ -49,11 +46,9 @@ def billing_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app(runtime: Runtime) -> FastAPI:
-    """The real app; dispatch "none" so submitted jobs are only recorded, not transcribed."""
-    application = create_app(runtime.settings, runtime=runtime)
-    application.state.job_settings = JobSettings(job_dispatch="none")
-    return application
+def job_settings() -> JobSettings:
+    """Dispatch "none": submitted jobs are only recorded, not transcribed."""
+    return JobSettings(job_dispatch="none")
 
 
 def _wav(seconds: float, rate: int = 16000) -> bytes:
@@ -74,7 +69,10 @@ BIG_WAV = _wav(4.0)  # ~128 KB: over the free plan's 100 KB, under Pro's 200 KB
 
 
 @pytest.fixture
-def http(live_server: str, billing: BillingService) -> Iterator[httpx.Client]:
+def http(
+    live_server: str,
+    billing: BillingService,  # noqa: ARG001 (the module's gated billing is in place first)
+) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server, timeout=30) as c:
         yield c
 
@@ -242,8 +240,8 @@ def test_gate_off_lets_free_users_in_with_free_quotas(
     http: httpx.Client, runtime: Runtime, create_user: Callable[..., Any]
 ) -> None:
     """A server without subscriptions but with NOJOIN_ENFORCE_QUOTAS=true."""
-    saved = runtime.extras[EXTRAS_KEY]
-    runtime.extras[EXTRAS_KEY] = BillingService(
+    saved = runtime.billing
+    runtime.billing = BillingService(
         BillingSettings(require_subscription=False, enforce_quotas=True, quota_free_jobs_per_day=1),
         OfflineBillingProvider(),
     )
@@ -253,7 +251,7 @@ def test_gate_off_lets_free_users_in_with_free_quotas(
         resp = submit(http, user)
         assert resp.status_code == 429 and "Upgrade to Pro" in resp.json()["detail"]
     finally:
-        runtime.extras[EXTRAS_KEY] = saved
+        runtime.billing = saved
 
 
 def test_embedded_default_has_no_gate_and_no_quotas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,7 +289,9 @@ def test_embedded_default_has_no_gate_and_no_quotas(monkeypatch: pytest.MonkeyPa
 def test_bad_billing_settings_stop_start_up(
     monkeypatch: pytest.MonkeyPatch, runtime: Runtime, env: dict[str, str], message: str
 ) -> None:
+    """Runtime.start reads the billing settings first: nothing is started, the message says
+    which setting is wrong."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
-        create_app(runtime.settings, runtime=runtime)
+        Runtime.start(runtime.settings)

@@ -14,16 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import ValidationError
 
-from backend.billing.dependencies import EXTRAS_KEY
 from backend.billing.provider import OfflineBillingProvider
 from backend.billing.service import NEEDS_SUBSCRIPTION, PAYMENT_PROBLEM, BillingService
 from backend.billing.settings import BillingSettings
 from backend.errors import ForbiddenError
 from backend.jobs.settings import JobSettings
-from backend.main import create_app
 from backend.runtime import Runtime
 from tests.backend.billing.conftest import (
     checkout_completed,
@@ -62,15 +59,16 @@ def billing_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app(runtime: Runtime) -> FastAPI:
-    """The real app; dispatch "none" so submitted jobs are only recorded, not transcribed."""
-    application = create_app(runtime.settings, runtime=runtime)
-    application.state.job_settings = JobSettings(job_dispatch="none")
-    return application
+def job_settings() -> JobSettings:
+    """Dispatch "none": submitted jobs are only recorded, not transcribed."""
+    return JobSettings(job_dispatch="none")
 
 
 @pytest.fixture
-async def client(live_server: str, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    live_server: str,
+    anyio_backend: str,  # noqa: ARG001 (anyio runs this async fixture)
+) -> AsyncIterator[httpx.AsyncClient]:
     """Over real HTTP to a live uvicorn (job submission needs the app's lifespan)."""
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as c:
         yield c
@@ -88,10 +86,10 @@ def grace_days(runtime: Runtime, billing: BillingService) -> Iterator[Callable[[
 
     def swap(days: int) -> None:
         settings = billing.settings.model_copy(update={"billing_past_due_grace_days": days})
-        runtime.extras[EXTRAS_KEY] = BillingService(settings, OfflineBillingProvider())
+        runtime.billing = BillingService(settings, OfflineBillingProvider())
 
     yield swap
-    runtime.extras[EXTRAS_KEY] = billing
+    runtime.billing = billing
 
 
 async def submit(client: httpx.AsyncClient, user: Any) -> httpx.Response:
@@ -159,7 +157,7 @@ def when(iso: str) -> datetime:
 
 def gate_code(runtime: Runtime, user_id: uuid.UUID) -> str | None:
     """The error code the billing gate refuses this user with (None: admitted)."""
-    service: BillingService = runtime.extras[EXTRAS_KEY]
+    service = runtime.billing
     with runtime.db.transaction() as conn:
         try:
             service.check_entitlement(conn, user_id)
@@ -360,7 +358,6 @@ async def test_grace_zero_cuts_off_at_once(
 
 async def test_a_longer_setting_extends_the_grace(
     client: httpx.AsyncClient,
-    runtime: Runtime,
     create_user: Callable[..., Any],
     grace_days: Callable[[int], None],
 ) -> None:

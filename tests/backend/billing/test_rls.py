@@ -73,7 +73,8 @@ def test_users_cannot_write_billing_or_read_events(
             conn.execute(statement, {"me": b.id, "other": uuid.uuid4()})
 
 
-def test_anon_sees_nothing(as_role: Callable[..., Any], two_subscribers: tuple[Any, Any]) -> None:
+@pytest.mark.usefixtures("two_subscribers")
+def test_anon_sees_nothing(as_role: Callable[..., Any]) -> None:
     with as_role("anon") as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM subscriptions")

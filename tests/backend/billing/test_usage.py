@@ -57,9 +57,8 @@ def usage(runtime: Runtime, create_user: Callable[..., Any]) -> tuple[Any, Any]:
     return a, b
 
 
-async def test_usage_per_user_and_month(
-    client: httpx.AsyncClient, billing: BillingService, usage: tuple[Any, Any]
-) -> None:
+@pytest.mark.usefixtures("billing")
+async def test_usage_per_user_and_month(client: httpx.AsyncClient, usage: tuple[Any, Any]) -> None:
     a, b = usage
     resp = await client.get(
         USAGE,
@@ -154,9 +153,9 @@ def test_cli_usage_and_grant(pg_url: str, runtime: Runtime, usage: tuple[Any, An
         == 0
     )
     with runtime.db.transaction() as conn:
-        from backend.billing import repository as repo
+        from backend.billing.repository import BillingRepository
 
-        sub = repo.get_subscription(conn, a.id)
+        sub = BillingRepository.from_session(conn).get_subscription(a.id)
     assert sub is not None and sub.entitled
     assert sub.current_period_end == datetime(2099, 1, 1, tzinfo=UTC)
     assert (

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.billing.service import BillingService
 from backend.runtime import Runtime
 from tests.backend.billing.conftest import (
     WEBHOOK_PATH,
@@ -71,8 +70,9 @@ async def _subscribe(
     return customer, subscription
 
 
+@pytest.mark.usefixtures("billing")
 async def test_checkout_and_subscription_created_make_the_user_pro(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     user = create_user()
     before = await _sub(client, user)
@@ -100,8 +100,9 @@ async def test_checkout_and_subscription_created_make_the_user_pro(
     assert int(datetime.fromisoformat(end).timestamp()) == period[1]
 
 
+@pytest.mark.usefixtures("billing")
 async def test_subscription_event_before_checkout_is_mapped_by_metadata(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     """Stripe does not order deliveries: customer.subscription.created often comes first."""
     user = create_user()
@@ -125,24 +126,24 @@ async def test_subscription_event_before_checkout_is_mapped_by_metadata(
     assert state["tier"] == "pro" and state["entitled"] and state["can_manage"]
 
 
+@pytest.mark.usefixtures("billing")
 @pytest.mark.parametrize(
     "mutate",
     [
         pytest.param(lambda p, h: (p, {**h, "Stripe-Signature": "t=1,v1=deadbeef"}), id="forged"),
         pytest.param(lambda p, h: (p.replace("active", "trialing"), h), id="tampered-body"),
-        pytest.param(lambda p, h: (p, {"Content-Type": "application/json"}), id="no-header"),
+        pytest.param(lambda p, _: (p, {"Content-Type": "application/json"}), id="no-header"),
         pytest.param(
-            lambda p, h: (p, signed_headers(p, secret="whsec_someone_else")), id="wrong-secret"
+            lambda p, _: (p, signed_headers(p, secret="whsec_someone_else")), id="wrong-secret"
         ),
         pytest.param(
-            lambda p, h: (p, signed_headers(p, timestamp=int(time.time()) - 3600)), id="too-old"
+            lambda p, _: (p, signed_headers(p, timestamp=int(time.time()) - 3600)), id="too-old"
         ),
         pytest.param(lambda p, h: (p, {**h, "Stripe-Signature": "garbage"}), id="malformed"),
     ],
 )
 async def test_bad_signature_is_400_and_changes_nothing(
     client: httpx.AsyncClient,
-    billing: BillingService,
     runtime: Runtime,
     create_user: Callable[..., Any],
     mutate: Callable[[str, dict[str, str]], tuple[str, dict[str, str]]],
@@ -160,6 +161,7 @@ async def test_bad_signature_is_400_and_changes_nothing(
     assert (await _sub(client, user))["tier"] == "free"
 
 
+@pytest.mark.usefixtures("billing")
 @pytest.mark.parametrize(
     "body",
     [
@@ -180,7 +182,7 @@ async def test_bad_signature_is_400_and_changes_nothing(
     ],
 )
 async def test_signed_but_malformed_payload_is_400_never_500(
-    client: httpx.AsyncClient, billing: BillingService, runtime: Runtime, body: str | bytes
+    client: httpx.AsyncClient, runtime: Runtime, body: str | bytes
 ) -> None:
     raw = body if isinstance(body, bytes) else body.encode()
     # Sign exactly what is sent (latin-1 keeps arbitrary bytes 1:1 for the non-UTF-8 case).
@@ -197,8 +199,9 @@ async def test_signed_but_malformed_payload_is_400_never_500(
     assert _event_count(runtime) == before
 
 
+@pytest.mark.usefixtures("billing")
 async def test_unhandled_event_type_is_acknowledged_and_recorded(
-    client: httpx.AsyncClient, billing: BillingService, runtime: Runtime
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     evt = event("customer.created", {"id": new_id("cus"), "object": "customer"})
     resp = await deliver(client, evt)
@@ -207,9 +210,9 @@ async def test_unhandled_event_type_is_acknowledged_and_recorded(
     assert _event_count(runtime, evt["id"]) == 1
 
 
+@pytest.mark.usefixtures("billing")
 async def test_replayed_event_has_no_second_effect(
     client: httpx.AsyncClient,
-    billing: BillingService,
     runtime: Runtime,
     create_user: Callable[..., Any],
 ) -> None:
@@ -231,8 +234,9 @@ async def test_replayed_event_has_no_second_effect(
     assert _event_count(runtime, failed["id"]) == 1
 
 
+@pytest.mark.usefixtures("billing")
 def test_parallel_deliveries_of_one_event_apply_once(
-    live_server: str, billing: BillingService, runtime: Runtime, create_user: Callable[..., Any]
+    live_server: str, runtime: Runtime, create_user: Callable[..., Any]
 ) -> None:
     user = create_user()
     customer, subscription = new_id("cus"), new_id("sub")
@@ -257,8 +261,9 @@ def test_parallel_deliveries_of_one_event_apply_once(
     assert _event_count(runtime, evt["id"]) == 1
 
 
+@pytest.mark.usefixtures("billing")
 async def test_subscription_deleted_returns_the_user_to_free(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     user = create_user()
     t = int(time.time())
@@ -284,8 +289,9 @@ async def test_subscription_deleted_returns_the_user_to_free(
     assert (await _sub(client, user))["tier"] == "free"
 
 
+@pytest.mark.usefixtures("billing")
 async def test_out_of_order_update_is_ignored(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     user = create_user()
     t = int(time.time()) - 1000
@@ -318,8 +324,9 @@ async def test_out_of_order_update_is_ignored(
     assert int(end.timestamp()) == new_period[1]
 
 
+@pytest.mark.usefixtures("billing")
 async def test_deleting_an_old_subscription_does_not_cancel_the_new_one(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     user = create_user()
     t = int(time.time())
@@ -341,8 +348,9 @@ async def test_deleting_an_old_subscription_does_not_cancel_the_new_one(
     assert (await _sub(client, user))["entitled"] is True
 
 
+@pytest.mark.usefixtures("billing")
 async def test_events_for_unknown_users_are_acknowledged_without_effect(
-    client: httpx.AsyncClient, billing: BillingService
+    client: httpx.AsyncClient,
 ) -> None:
     stranger = uuid.uuid4()
     resp = await deliver(client, checkout_completed(stranger, new_id("cus"), new_id("sub")))
@@ -354,8 +362,9 @@ async def test_events_for_unknown_users_are_acknowledged_without_effect(
     assert resp.json()["outcome"] == "ignored: unknown customer"
 
 
+@pytest.mark.usefixtures("billing")
 async def test_invoice_events_in_the_older_api_shape(
-    client: httpx.AsyncClient, billing: BillingService, create_user: Callable[..., Any]
+    client: httpx.AsyncClient, create_user: Callable[..., Any]
 ) -> None:
     """Before API 2025-03-31 the invoice carried `subscription` at the top level."""
     user = create_user()

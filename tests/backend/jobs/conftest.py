@@ -21,14 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from job_checks import wait_until
 
 from backend.jobs.settings import JobSettings
-from backend.main import create_app
 from backend.runtime import Runtime
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.contract import CancelToken, ProcessingOptions
 from nojoin.testing.synth import SynthMeeting, make_meeting, tools_available
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -144,7 +142,7 @@ def local_results(short_meeting: SynthMeeting) -> dict[bool, Transcript]:
             out[diarize] = local.process(
                 short_meeting.path,
                 ProcessingOptions(model="tiny.en", diarize=diarize),
-                lambda p: None,
+                lambda _: None,
                 CancelToken(),
             )
     return out
@@ -174,13 +172,6 @@ def job_settings(job_settings_overrides: dict[str, Any]) -> JobSettings:
     }
     values.update(job_settings_overrides)
     return JobSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def app(runtime: Runtime, job_settings: JobSettings) -> FastAPI:
-    app = create_app(runtime.settings, runtime=runtime)
-    app.state.job_settings = job_settings
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +259,7 @@ class BackendProcess(ServiceProcess):
         )
 
     def wait_ready(self, timeout: float = 120.0) -> BackendProcess:
-        """Until /health answers, i.e. the lifespan (and the jobs runtime) has started.
+        """Until /health answers, i.e. the lifespan (and the jobs dispatcher) has started.
         The timeout only bounds a hang: a busy CI machine imports slowly."""
 
         def healthy() -> bool:

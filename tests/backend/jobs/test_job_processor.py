@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from backend.jobs import repository as repo
 from backend.jobs.queue import JobQueue
+from backend.jobs.repository import JobRepository
 from backend.jobs.settings import JobSettings
 from backend.jobs.worker import JobProcessor
 from backend.runtime import Runtime
@@ -39,8 +39,7 @@ def queued_job(
     if data is not None:
         runtime.storage.put(key, io.BytesIO(data))
     with runtime.db.transaction() as conn:
-        repo.insert_job(
-            conn,
+        JobRepository.from_session(conn).insert_job(
             job_id=job_id,
             user_id=user_id,
             kind="transcribe",
@@ -51,7 +50,7 @@ def queued_job(
             audio_seconds=1.0,
             input_size=len(data or b""),
         )
-        repo.add_file(conn, job_id, "input", key)
+        JobRepository.from_session(conn).add_file(job_id, "input", key)
     return job_id
 
 

@@ -4,6 +4,7 @@ lease tokens, fencing of late workers, one usage row per job, reaper backoff, ca
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -14,8 +15,8 @@ import psycopg
 import pytest
 
 from backend.db import Connection
-from backend.jobs import repository as repo
 from backend.jobs.queue import JobQueue
+from backend.jobs.repository import JobRepository, JobState
 from backend.jobs.settings import JobSettings
 from backend.runtime import Runtime
 
@@ -46,8 +47,7 @@ def user(create_user: Callable[..., Any]) -> Any:
 def add_job(runtime: Runtime, user_id: uuid.UUID, **kw: Any) -> uuid.UUID:
     job_id = uuid.uuid4()
     with runtime.db.transaction() as conn:
-        repo.insert_job(
-            conn,
+        JobRepository.from_session(conn).insert_job(
             job_id=job_id,
             user_id=user_id,
             kind=kw.get("kind", "transcribe"),
@@ -149,7 +149,7 @@ def test_heartbeat_extends_and_reports_cancel(runtime: Runtime, queue: JobQueue,
     r = row(runtime, job)
     assert r["lease_expires_at"] >= before and r["progress"] == pytest.approx(0.4)
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, user.id, job) is not None
+        assert JobRepository.from_session(conn).request_cancel(user.id, job) is not None
     assert queue.heartbeat(lease).cancel_requested
     assert queue.cancel_running(lease)
     r = row(runtime, job)
@@ -187,7 +187,7 @@ def test_cancel_requested_while_running_beats_a_late_completion(
     lease = queue.claim_next("w")
     assert lease is not None
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, user.id, job) is not None
+        assert JobRepository.from_session(conn).request_cancel(user.id, job) is not None
     # The engine finished before the worker's next heartbeat saw the cancel.
     assert not queue.complete(lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
     assert queue.cancel_running(lease)
@@ -292,17 +292,18 @@ def test_cancel_queued_job_and_finished_job(runtime: Runtime, user: Any) -> None
     job = add_job(runtime, user.id)
     other = uuid.uuid4()
     with runtime.db.transaction() as conn:
-        assert repo.request_cancel(conn, other, job) is None  # not the owner
-        canceled = repo.request_cancel(conn, user.id, job)
+        assert JobRepository.from_session(conn).request_cancel(other, job) is None  # not the owner
+        canceled = JobRepository.from_session(conn).request_cancel(user.id, job)
         assert canceled is not None and canceled.status == "CANCELED"
-        assert repo.request_cancel(conn, user.id, job) is None  # already finished
+        assert (
+            JobRepository.from_session(conn).request_cancel(user.id, job) is None
+        )  # already finished
 
 
 def test_idempotency_key_is_unique_per_user(runtime: Runtime, user: Any, create_user: Any) -> None:
     first = add_job(runtime, user.id, key="abc")
     with runtime.db.transaction() as conn:
-        again, created = repo.insert_job(
-            conn,
+        again, created = JobRepository.from_session(conn).insert_job(
             job_id=uuid.uuid4(),
             user_id=user.id,
             kind="transcribe",
@@ -382,6 +383,38 @@ def test_rls_service_role_writes(runtime: Runtime, user: Any) -> None:
     with runtime.db.pool.connection() as conn:
         with conn.transaction():
             as_user(conn, None, role="service_role")
-            lease = repo.claim_job(conn, job, "svc-worker", 10)
+            lease = JobRepository.from_session(conn).claim_job(job, "svc-worker", 10)
             assert lease is not None
-            assert repo.complete(conn, lease, {"segments": []}, duration_seconds=1, audio_seconds=1)
+            assert JobRepository.from_session(conn).complete(
+                lease, {"segments": []}, duration_seconds=1, audio_seconds=1
+            )
+
+
+def test_job_state_enum_mirrors_the_database_check(runtime: Runtime, user: Any) -> None:
+    """JobState and the CHECK on public.jobs.status name the same five states: every member
+    is storable and reads back as itself; anything else is refused by the database."""
+    with runtime.db.transaction() as conn:
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(c.oid) AS d FROM pg_constraint c"
+            " WHERE c.conrelid = 'public.jobs'::regclass AND c.contype = 'c'"
+            " AND pg_get_constraintdef(c.oid) LIKE 'CHECK ((status = ANY%%'"
+        ).fetchone()
+    assert definition is not None
+    assert set(re.findall(r"'([A-Z]+)'::text", definition["d"])) == {s.value for s in JobState}
+    job_id = add_job(runtime, user.id)
+    for state in JobState:
+        with runtime.db.transaction() as conn:
+            # The other CHECKs tie finished_at/lease/result to the state: satisfy them.
+            conn.execute(
+                "UPDATE public.jobs SET status = %s,"
+                " lease_token = CASE WHEN %s = 'PROCESSING' THEN gen_random_uuid() END,"
+                " lease_expires_at = CASE WHEN %s = 'PROCESSING' THEN now() END,"
+                " finished_at = CASE WHEN %s IN ('COMPLETED', 'FAILED', 'CANCELED')"
+                " THEN now() END,"
+                " result = CASE WHEN %s = 'COMPLETED' THEN '{}'::jsonb END WHERE id = %s",
+                (state, state, state, state, state, job_id),
+            )
+            job = JobRepository.from_session(conn).get_job(job_id)
+        assert job is not None and job.status is state
+    with pytest.raises(psycopg.errors.CheckViolation), runtime.db.transaction() as conn:
+        conn.execute("UPDATE public.jobs SET status = 'PAUSED' WHERE id = %s", (job_id,))

@@ -30,7 +30,7 @@ from backend.jobs.celery_app import CeleryDispatcher, make_celery
 from backend.jobs.settings import JobSettings
 from backend.runtime import Runtime
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions
+from nojoin.processing.contract import CancelToken, ProcessingOptions
 from nojoin.processing.strategies.remote_strategy import RemoteProcessingStrategy, StaticConnection
 from nojoin.testing.synth import SynthMeeting
 
@@ -74,7 +74,7 @@ def test_celery_worker_result_equals_local_and_duplicates_are_harmless(
         got = remote.process(
             short_meeting.path,
             ProcessingOptions(model="tiny.en", diarize=False),
-            lambda p: None,
+            lambda _: None,
             CancelToken(),
         )
     except Exception:
@@ -113,7 +113,6 @@ def test_celery_worker_result_equals_local_and_duplicates_are_harmless(
 
 def test_lost_broker_message_is_redispatched(
     remote: RemoteProcessingStrategy,
-    runtime: Runtime,
     redis_url: str,
     tiny_meeting: SynthMeeting,
     start_worker: Callable[..., Any],
@@ -126,7 +125,7 @@ def test_lost_broker_message_is_redispatched(
         outcome["t"] = remote.process(
             tiny_meeting.path,
             ProcessingOptions(model="tiny.en", diarize=False),
-            lambda p: None,
+            lambda _: None,
             CancelToken(),
         )
 

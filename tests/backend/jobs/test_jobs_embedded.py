@@ -16,13 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
-from backend.billing.service import BillingService, build_provider
+from backend.billing.service import BillingService
 from backend.billing.settings import BillingSettings
 from backend.runtime import Runtime
-from nojoin.errors import CancelledError
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, ProcessingOptions, Progress
+from nojoin.processing.contract import CancelledError, CancelToken, ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_strategy import (
     QuotaExceededError,
     RemoteAuthError,
@@ -193,7 +191,7 @@ def test_worker_still_serves_after_cancel(
     got = remote.process(
         tiny_meeting.path,
         ProcessingOptions(model="tiny.en", diarize=False),
-        lambda p: None,
+        lambda _: None,
         CancelToken(),
     )
     assert "report" in got.text.lower()
@@ -202,17 +200,13 @@ def test_worker_still_serves_after_cancel(
 @pytest.fixture
 def billing(runtime: Runtime) -> Iterator[Any]:
     """Swap in billing services with other settings (the real BillingService code)."""
-    saved = runtime.extras.get(BILLING_KEY)
+    saved = runtime.billing
 
     def use(**settings: Any) -> None:
-        s = BillingSettings(**settings)
-        runtime.extras[BILLING_KEY] = BillingService(s, build_provider(s))
+        runtime.billing = BillingService.from_settings(BillingSettings(**settings))
 
     yield use
-    if saved is None:
-        runtime.extras.pop(BILLING_KEY, None)
-    else:
-        runtime.extras[BILLING_KEY] = saved
+    runtime.billing = saved
 
 
 def test_no_subscription_403_carries_server_message(
@@ -221,7 +215,7 @@ def test_no_subscription_403_carries_server_message(
     billing(require_subscription=True)
     with pytest.raises(SubscriptionRequiredError) as info:
         remote.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     assert info.value.status_code == 403
     assert "subscription" in info.value.message.lower()
@@ -233,7 +227,7 @@ def test_quota_429_carries_server_message_and_retry_after(
     billing(require_subscription=False, enforce_quotas=True, quota_free_jobs_per_day=0)
     with pytest.raises(QuotaExceededError) as info:
         remote.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     assert "on this computer" in info.value.message
     assert info.value.retry_after is not None and info.value.retry_after > 0
@@ -245,7 +239,7 @@ def test_expired_or_bad_token_is_an_auth_error(
     strategy = RemoteProcessingStrategy(StaticConnection(live_server, "not-a-token"))
     with pytest.raises(RemoteAuthError) as info:
         strategy.process(
-            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda p: None, CancelToken()
+            tiny_meeting.path, ProcessingOptions(model="tiny.en"), lambda _: None, CancelToken()
         )
     strategy.close()
     assert info.value.status_code == 401 and "Sign in again" in info.value.message

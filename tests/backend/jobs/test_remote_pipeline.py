@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from backend.billing.dependencies import EXTRAS_KEY as BILLING_KEY
-from backend.billing.service import NEEDS_SUBSCRIPTION
+from backend.billing.service import NEEDS_SUBSCRIPTION, BillingService
+from backend.billing.settings import BillingSettings
 from backend.runtime import Runtime
 from nojoin.library import Library
 from nojoin.models import MeetingStatus
+from nojoin.processing.contract import ProcessingOptions, Progress
 from nojoin.processing.pipeline import Pipeline
-from nojoin.processing.strategies.base import ProcessingOptions, Progress
 from nojoin.processing.strategies.remote_strategy import (
     StaticConnection,
     SubscriptionRequiredError,
@@ -49,8 +49,9 @@ def signed_in(live_server: str, create_user: Callable[..., Any]) -> Iterator[Any
     set_default_connection(None)
 
 
+@pytest.mark.usefixtures("signed_in")
 def test_remote_mode_stores_the_servers_transcript(
-    library: Library, signed_in: Any, tiny_meeting: SynthMeeting
+    library: Library, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Report", audio_path=tiny_meeting.path)
     reports: list[Progress] = []
@@ -68,18 +69,16 @@ def test_remote_mode_stores_the_servers_transcript(
 
 @pytest.fixture
 def gated(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The backend as started with NOJOIN_REQUIRE_SUBSCRIPTION=true: its billing service is
-    rebuilt from the environment on the next request."""
-    saved = runtime.extras.pop(BILLING_KEY, None)
+    """The backend as started with NOJOIN_REQUIRE_SUBSCRIPTION=true: its billing service
+    built from the environment, as `Runtime.start` builds it."""
     monkeypatch.setenv("NOJOIN_REQUIRE_SUBSCRIPTION", "true")
+    monkeypatch.setattr(runtime, "billing", BillingService.from_settings(BillingSettings()))
     yield
-    runtime.extras.pop(BILLING_KEY, None)
-    if saved is not None:
-        runtime.extras[BILLING_KEY] = saved
 
 
+@pytest.mark.usefixtures("gated")
 def test_free_user_on_a_gated_backend_gets_the_servers_message(
-    library: Library, signed_in: Any, gated: None, runtime: Runtime, tiny_meeting: SynthMeeting
+    library: Library, signed_in: Any, runtime: Runtime, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Gated", audio_path=tiny_meeting.path)
     with Pipeline(library) as pipeline, pytest.raises(SubscriptionRequiredError) as err:

@@ -1,4 +1,4 @@
-"""Cloud widget test fixtures: a CloudManager with fake services (see cloud_ui_fakes)."""
+"""Cloud widget test fixtures: a CloudManager with fake services (see cloud_ui_support)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloud_ui_fakes import FakeAuth, FakeBackups, FakeSync
+from cloud_ui_support import FakeAuth, FakeBackups, FakeSync
 
 from nojoin.cloud.manager import CloudManager
 from nojoin.config.cloud_repository import CloudConfigRepository, SyncStateStore

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from cloud_ui_fakes import ACCOUNT, FakeAuth, Gate
+from cloud_ui_support import ACCOUNT, FakeAuth, Gate
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog
 

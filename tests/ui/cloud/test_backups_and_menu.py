@@ -6,16 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cloud_ui_fakes import ACCOUNT, FakeAuth, FakeBackups, FakeSync, Gate, conflict
+from cloud_ui_support import ACCOUNT, FakeAuth, FakeBackups, FakeSync, Gate, conflict
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 
 from nojoin.cloud.auth_service import AuthEvent, AuthEventKind
+from nojoin.cloud.connection import CloudConnection
 from nojoin.cloud.errors import BackupError
 from nojoin.cloud.manager import CloudManager
 from nojoin.processing.strategies import remote_strategy
 from nojoin.ui.cloud.backups_dialog import BackupsDialog
-from nojoin.ui.cloud.menu import CloudController, RemoteConnection
+from nojoin.ui.cloud.menu import CloudController
 from nojoin.ui.cloud.sync_dialog import SyncConflictDialog
 
 
@@ -194,8 +195,7 @@ def test_cloud_menu_and_status_follow_the_account(
     assert controller.account_dialog_action.isEnabled()
     assert controller.open_backups() is controller.open_backups()  # one window, raised
     # Remote processing now reaches the backend with the signed-in session.
-    connection = remote_strategy.default_connection()
-    assert isinstance(connection, RemoteConnection)
+    connection = CloudConnection(lambda: manager)
     assert connection.base_url() == "http://127.0.0.1:9"
 
     with qtbot.waitSignal(manager.auth_state_changed, timeout=5000) as signal:
@@ -203,7 +203,8 @@ def test_cloud_menu_and_status_follow_the_account(
     assert signal.args == [None]
     assert status.text() == "Local Mode"
     assert ("sign_out", ()) in fake_auth.calls
-    assert remote_strategy.default_connection() is None
+    with pytest.raises(remote_strategy.RemoteAuthError, match="Sign in to Nojoin Cloud"):
+        connection.access_token()
 
 
 def test_settings_conflict_after_sign_in_is_asked_and_answered(
@@ -268,9 +269,10 @@ def test_decide_later_is_not_asked_again_by_timers_or_changes(
 def test_remote_connection_reports_a_missing_session_as_remote_auth_error(
     manager: CloudManager,
 ) -> None:
-    connection = RemoteConnection(manager)
-    with pytest.raises(remote_strategy.RemoteAuthError, match="not signed in"):
-        connection.access_token()
+    with pytest.raises(remote_strategy.RemoteAuthError, match="Sign in to Nojoin Cloud"):
+        CloudConnection(lambda: manager).access_token()
+    with pytest.raises(remote_strategy.RemoteAuthError, match="Sign in to Nojoin Cloud"):
+        CloudConnection(lambda: None).base_url()  # Cloud Mode not set up yet
 
 
 def test_sign_in_without_a_keyring_warns_that_the_session_is_not_kept(
@@ -283,17 +285,17 @@ def test_sign_in_without_a_keyring_warns_that_the_session_is_not_kept(
 
 
 def test_install_cloud_tells_the_window_about_sign_in_and_upgrade(
-    qtbot: Any, manager: CloudManager, harness: Any, monkeypatch: pytest.MonkeyPatch
+    qtbot: Any, manager: CloudManager, harness: Any
 ) -> None:
-    from nojoin.cloud import manager as cloud_manager
-    from nojoin.ui.account_dialog import AccountDialog
-    from nojoin.ui.cloud.menu import install_cloud
+    from nojoin.ui.cloud.account_dialog import AccountDialog
 
-    monkeypatch.setattr(cloud_manager, "init", lambda: manager)
     manager.api.retries = 0  # the billing API is unreachable here: fail at once
     window = harness.window
-    controller = install_cloud(window, harness.app.config)
+    controller = harness.app.install_cloud(manager)  # as run() does after the first frame
     assert window.cloud is controller and not controller.signed_in
+    assert harness.app.cloud is manager
+    assert manager.config_manager is harness.app.config
+    assert manager.backups.library_path == harness.library.path
 
     def remote_enabled() -> bool:
         dialog = window.open_settings()
@@ -313,3 +315,31 @@ def test_install_cloud_tells_the_window_about_sign_in_and_upgrade(
     assert controller.start_upgrade() is dialog
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
     dialog.close()
+
+
+def test_the_apps_remote_processing_uses_the_cloud_session_it_built(
+    qtbot: Any, manager: CloudManager
+) -> None:
+    """The composition root hands the pipeline's remote strategy its connection: signed out
+    it asks to sign in; once Cloud Mode is up and signed in it reaches that account's server."""
+    from nojoin.app import build
+    from nojoin.config import ConfigManager, LocalConfigRepository
+    from nojoin.library import Library
+
+    app = build(
+        config=ConfigManager(LocalConfigRepository()), library=Library(), install_excepthook=False
+    )
+    qtbot.addWidget(app.window)
+    try:
+        strategy = app.pipeline.get().strategy("remote")
+        assert isinstance(strategy, remote_strategy.RemoteProcessingStrategy)
+        with pytest.raises(remote_strategy.RemoteAuthError, match="Sign in to Nojoin Cloud"):
+            strategy._conn().access_token()
+        app.install_cloud(manager)
+        with pytest.raises(remote_strategy.RemoteAuthError, match="Sign in to Nojoin Cloud"):
+            strategy._conn().base_url()  # Cloud Mode is up, nobody signed in yet
+        with qtbot.waitSignal(manager.auth_state_changed, timeout=5000):
+            manager.sign_in(ACCOUNT.email, "pw")
+        assert strategy._conn().base_url() == "http://127.0.0.1:9"
+    finally:
+        app.close()

@@ -1,18 +1,19 @@
 """The jobs domain's long-lived parts in the API process: dispatch, the in-process worker
-(embedded mode) and the maintenance loop. Started and stopped by the app's lifespan.
+(embedded mode) and the maintenance loop. `Runtime.start_jobs()` (the app's lifespan) starts
+them and `Runtime.stop_jobs()` stops them.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-
-from backend.jobs import repository as repo
+from backend.db import Database
 from backend.jobs.queue import JobQueue
-from backend.jobs.settings import JobSettings
+from backend.jobs.repository import JobRepository
+from backend.jobs.settings import DispatchMode, JobSettings
 from backend.jobs.worker import (
     EngineFactory,
     JobProcessor,
@@ -21,12 +22,12 @@ from backend.jobs.worker import (
     default_worker_id,
     local_engine,
 )
-from backend.runtime import Runtime
+from backend.storage.base import StorageProvider
 
 logger = logging.getLogger(__name__)
 
 
-class JobsRuntime:
+class JobDispatcher:
     """Owns dispatch for one API process.
 
     embedded: a worker thread in this process claims from the database; a submission wakes it.
@@ -37,57 +38,59 @@ class JobsRuntime:
 
     def __init__(
         self,
-        runtime: Runtime,
+        db: Database,
+        storage: StorageProvider,
         settings: JobSettings,
+        data_dir: Path,
         *,
         engine_factory: EngineFactory = local_engine,
     ) -> None:
-        self.runtime = runtime
+        self.db = db
+        self.storage = storage
         self.settings = settings
+        self.data_dir = data_dir
         self.mode = settings.dispatch_mode()
-        self.queue = JobQueue(runtime.db, settings)
+        self.queue = JobQueue(db, settings)
         self._engine_factory = engine_factory
         self.pull_worker: PullWorker | None = None
         self.maintenance: Maintenance | None = None
         self._celery: Any = None
 
-    def start(self) -> JobsRuntime:
-        if self.mode == "embedded":
+    def start(self) -> JobDispatcher:
+        if self.mode is DispatchMode.EMBEDDED:
             processor = JobProcessor(
                 self.queue,
-                self.runtime.storage,
+                self.storage,
                 self.settings,
                 worker_id=default_worker_id("embedded"),
                 engine_factory=self._engine_factory,
-                scratch_dir=self._scratch(),
+                scratch_dir=self._folder("jobs"),
             )
             self.pull_worker = PullWorker(
                 processor, poll_seconds=self.settings.job_poll_seconds, name="nojoin-job-worker"
             ).start()
-        elif self.mode == "celery":
+        elif self.mode is DispatchMode.CELERY:
             from backend.jobs.celery_app import CeleryDispatcher, make_celery
 
             self._celery = CeleryDispatcher(make_celery(self.settings), self.settings.celery_queue)
         self.maintenance = Maintenance(
             self.queue,
             interval=self.settings.job_reaper_interval_seconds,
-            dispatch=self._send if self.mode == "celery" else None,
+            dispatch=self._send if self.mode is DispatchMode.CELERY else None,
             redispatch_after=self.settings.job_redispatch_seconds,
             on_requeue=self._wake,
         ).start()
         logger.info("jobs: dispatch mode %s", self.mode)
         return self
 
-    def _scratch(self) -> Any:
-        path = self.runtime.settings.data_dir / "tmp" / "jobs"
+    def _folder(self, name: str) -> Path:
+        path = self.data_dir / "tmp" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
-    def upload_dir(self) -> Any:
-        path = self.runtime.settings.data_dir / "tmp" / "uploads"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def upload_dir(self) -> Path:
+        return self._folder("uploads")
 
     def _wake(self) -> None:
         if self.pull_worker is not None:
@@ -99,12 +102,12 @@ class JobsRuntime:
 
     def dispatch(self, job_id: uuid.UUID) -> None:
         """Hand a committed job to the workers."""
-        if self.mode == "embedded":
+        if self.mode is DispatchMode.EMBEDDED:
             self._wake()
-        elif self.mode == "celery":
+        elif self.mode is DispatchMode.CELERY:
             self._send([job_id])
-            with self.runtime.db.transaction() as conn:
-                repo.mark_dispatched(conn, [job_id])
+            with self.db.transaction() as conn:
+                JobRepository.from_session(conn).mark_dispatched([job_id])
 
     def stop(self) -> None:
         if self.maintenance is not None:
@@ -113,30 +116,3 @@ class JobsRuntime:
             self.pull_worker.stop()
         if self._celery is not None:
             self._celery.close()
-
-
-def start_jobs(app: FastAPI, runtime: Runtime) -> JobsRuntime:
-    """Called from the app lifespan: start dispatch for this process."""
-    settings = getattr(app.state, "job_settings", None) or JobSettings()
-    app.state.job_settings = settings
-    engine_factory = getattr(app.state, "job_engine_factory", None) or local_engine
-    jobs = JobsRuntime(runtime, settings, engine_factory=engine_factory).start()
-    app.state.jobs = jobs
-    return jobs
-
-
-def stop_jobs(app: FastAPI) -> None:
-    jobs: JobsRuntime | None = getattr(app.state, "jobs", None)
-    if jobs is not None:
-        jobs.stop()
-        app.state.jobs = None
-
-
-def get_jobs_runtime(request: Request) -> JobsRuntime:
-    jobs: JobsRuntime | None = getattr(request.app.state, "jobs", None)
-    if jobs is None:
-        raise RuntimeError("The jobs runtime is not running (app lifespan not started).")
-    return jobs
-
-
-JobsRuntimeDep = Annotated[JobsRuntime, Depends(get_jobs_runtime)]

@@ -1,18 +1,20 @@
-"""The desktop side's BillingClient (over the real ApiClient) against the live backend: the
-JSON the Account dialog reads is what the server sends, and refusals become CloudErrors."""
+"""The desktop side's BillingClient, over the real ApiClient and a signed-in session, against
+the live backend (`nojoin-backend` with the tier gate on and a webhook secret): the JSON the
+Account dialog reads is what the server sends, refusals become CloudErrors, and the plan a
+signed Stripe webhook grants is what the account shows next. (Moved here from
+tests/backend/billing/: it tests nojoin/cloud/billing_client.py.)"""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
+from cloud_support import PASSWORD, Backend, Device, new_email
 
-from backend.billing.service import BillingService
-from nojoin.cloud.api_client import ApiClient
 from nojoin.cloud.billing_client import BillingClient
 from nojoin.cloud.errors import ConflictError
 from tests.backend.billing.conftest import (
@@ -22,34 +24,19 @@ from tests.backend.billing.conftest import (
     subscription_event,
 )
 
-pytestmark = [pytest.mark.postgres]
-
-
-class StaticToken:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def access_token(self, *, force_refresh: bool = False) -> str:
-        return self.token
-
-    def session_rejected(self) -> None:
-        pass
-
 
 @pytest.fixture
-def user_client(
-    live_server: str, billing: BillingService, create_user: Callable[..., Any]
-) -> Iterator[tuple[Any, BillingClient, ApiClient]]:
-    user = create_user()
-    api = ApiClient(live_server, StaticToken(user.token), retries=0)
-    yield user, BillingClient(api), api
-    api.close()
+def signed_in(device: Callable[..., Device]) -> Iterator[tuple[uuid.UUID, BillingClient]]:
+    dev = device("billing", retries=0)
+    account = dev.auth.sign_up(new_email(), PASSWORD)
+    assert account is not None
+    yield uuid.UUID(account.user_id), BillingClient(dev.api)
 
 
 def test_account_status_upgrade_and_manage(
-    user_client: tuple[Any, BillingClient, ApiClient], live_server: str
+    signed_in: tuple[uuid.UUID, BillingClient], backend: Backend
 ) -> None:
-    user, billing_client, _ = user_client
+    user_id, billing_client = signed_in
     status = billing_client.subscription()
     assert (status.tier, status.entitled, status.can_manage, status.gate_enabled) == (
         "free",
@@ -58,16 +45,16 @@ def test_account_status_upgrade_and_manage(
         True,
     )
     url = billing_client.checkout_url("dialog-key-1")
-    assert url.startswith(live_server) and "/offline/checkout/" in url
+    assert url.startswith(backend.url) and "/offline/checkout/" in url
     assert billing_client.checkout_url("dialog-key-1") == url
     with pytest.raises(ConflictError, match="Upgrade"):
         billing_client.portal_url("p1")
 
     customer, subscription = new_id("cus"), new_id("sub")
     t = int(time.time())
-    with httpx.Client(base_url=live_server) as http:
+    with httpx.Client(base_url=backend.url) as http:
         for evt in (
-            checkout_completed(user.id, customer, subscription, created=t),
+            checkout_completed(user_id, customer, subscription, created=t),
             subscription_event(
                 "customer.subscription.created", subscription, customer, "active", created=t
             ),

@@ -1,8 +1,15 @@
-"""The processing interface shared by the local engine, the remote job API and the GUI (Qt-free).
+"""The engine's contract: the small, Qt-free seam the desktop and the backend worker both import.
 
-A strategy turns one audio file into a `Transcript`, calling `progress` from the thread that
-called `process()` and checking `cancel` often; it raises `CancelledError` when cancelled and a
-`NojoinError` subclass (AudioError, ModelNotFoundError, ProcessingError) on failure.
+A `ProcessingStrategy` turns one audio file into a `Transcript`, calling `progress` (with a
+`Progress`) from the thread that called `process()` and checking its `CancelToken` often; it
+raises `CancelledError` when cancelled and a `NojoinError` subclass (`AudioError`,
+`ModelNotFoundError`, `ProcessingError`) on failure. `ProcessingOptions` holds plain values
+only, so it crosses process and network boundaries as a dict.
+
+This module imports only the bottom modules (`nojoin.models`, `nojoin.errors`). The engine's
+errors stay defined in `nojoin.errors`, the desktop side's single error module (the library,
+audio and cloud code raise them too); they are re-exported here so the backend worker needs
+this one import and never a desktop module (`tests/test_layering.py` holds it to that).
 """
 
 from __future__ import annotations
@@ -13,8 +20,36 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from nojoin.errors import CancelledError
+from nojoin.errors import (
+    AudioError,
+    CancelledError,
+    ModelNotFoundError,
+    NojoinError,
+    ProcessingError,
+)
 from nojoin.models import Transcript
+
+__all__ = [
+    "STAGE_DECODING",
+    "STAGE_DIARIZING",
+    "STAGE_DONE",
+    "STAGE_LOADING",
+    "STAGE_MERGING",
+    "STAGE_QUEUED",
+    "STAGE_STARTING",
+    "STAGE_TRANSCRIBING",
+    "STAGE_UPLOADING",
+    "AudioError",
+    "CancelToken",
+    "CancelledError",
+    "ModelNotFoundError",
+    "NojoinError",
+    "ProcessingError",
+    "ProcessingOptions",
+    "ProcessingStrategy",
+    "Progress",
+    "ProgressCallback",
+]
 
 # Stage names, in the order a run goes through them.
 STAGE_STARTING = "starting"

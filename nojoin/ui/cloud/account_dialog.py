@@ -2,7 +2,8 @@
 (Stripe Checkout) and Manage subscription (customer portal) opening in the browser.
 
 The service (`nojoin.cloud.billing_client.AccountService`) is passed in; its blocking calls
-run on a thread pool and come back through signals, so the window never freezes.
+run on the app's `TaskRunner` (lane "account", one at a time) and come back through signals,
+so the window never freezes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
@@ -26,8 +27,11 @@ from PySide6.QtWidgets import (
 
 from nojoin.cloud.billing_client import AccountService, AccountStatus
 from nojoin.errors import NojoinError
+from nojoin.ui.tasks import Task, TaskRunner
 
 log = logging.getLogger(__name__)
+
+LANE = "account"
 
 STATUS_TEXT = {
     "active": "Active",
@@ -39,28 +43,6 @@ STATUS_TEXT = {
 
 def _when(value: Any) -> str:
     return f"{value.astimezone():%d %b %Y}"
-
-
-class _Relay(QObject):
-    """Carries a pool task's outcome back to the UI thread (queued signals)."""
-
-    done = Signal(object)
-    failed = Signal(object)
-
-
-class _Call(QRunnable):
-    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
-        super().__init__()
-        self._fn = fn
-        self._relay = relay
-
-    def run(self) -> None:
-        try:
-            result = self._fn()
-        except Exception as exc:  # noqa: BLE001 - every failure is shown in the dialog
-            self._relay.failed.emit(exc)
-        else:
-            self._relay.done.emit(result)
 
 
 class AccountDialog(QDialog):
@@ -78,6 +60,7 @@ class AccountDialog(QDialog):
         open_url: Callable[[QUrl], bool] | None = None,
         poll_interval_ms: int = 5000,
         poll_limit: int = 180,
+        tasks: TaskRunner | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -85,9 +68,8 @@ class AccountDialog(QDialog):
         self.setMinimumWidth(420)
         self._service = service
         self._open_url = open_url or QDesktopServices.openUrl
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._pending: set[_Relay] = set()
+        self._tasks = tasks or TaskRunner(self)  # the app's runner; its own one in tests
+        self._pending: dict[Task, Callable[[Any], None]] = {}  # task -> what to do with its result
         self._status: AccountStatus | None = None
         # One key per dialog: a double click or a retry reopens the same checkout session.
         self._checkout_key = uuid.uuid4().hex
@@ -141,7 +123,7 @@ class AccountDialog(QDialog):
     # --- actions ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        self._run(self._service.subscription, self._show_status)
+        self._run("load the account", self._service.subscription, self._show_status)
 
     def upgrade_when_ready(self) -> None:
         """Start checkout as if Upgrade were clicked, once the account status is in and shows
@@ -161,12 +143,12 @@ class AccountDialog(QDialog):
     def start_upgrade(self) -> None:
         self.message_label.setText("Opening checkout…")
         key = self._checkout_key
-        self._run(lambda: self._service.checkout_url(key), self._opened_checkout)
+        self._run("open checkout", lambda: self._service.checkout_url(key), self._opened_checkout)
 
     def open_portal(self) -> None:
         self.message_label.setText("Opening your subscription page…")
         key = uuid.uuid4().hex
-        self._run(lambda: self._service.portal_url(key), self._opened_portal)
+        self._run("open the portal", lambda: self._service.portal_url(key), self._opened_portal)
 
     @property
     def status(self) -> AccountStatus | None:
@@ -178,27 +160,24 @@ class AccountDialog(QDialog):
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
-        relay = _Relay()
-        self._pending.add(relay)
+    def _run(self, name: str, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        task = self._tasks.run(name, lambda _progress, _cancel: fn(), lane=LANE)
+        self._pending[task] = on_done
+        # Bound methods only: a dialog closed meanwhile is disconnected, not called.
+        task.completed.connect(self._task_done)
+        task.failed.connect(self._task_failed)
+        self._set_busy(True)
 
-        def finish() -> None:
-            self._pending.discard(relay)
-            self._set_busy(bool(self._pending))
-
-        def done(result: object) -> None:
-            finish()
+    def _task_done(self, result: object) -> None:
+        on_done = self._pending.pop(self.sender(), None)  # type: ignore[call-overload]
+        self._set_busy(bool(self._pending))
+        if on_done is not None:
             on_done(result)
 
-        def failed(exc: object) -> None:
-            finish()
-            self._show_error(exc)
-
-        # The relay lives in the UI thread: its signals reach these closures queued.
-        relay.done.connect(done, Qt.ConnectionType.QueuedConnection)
-        relay.failed.connect(failed, Qt.ConnectionType.QueuedConnection)
-        self._set_busy(True)
-        self._pool.start(_Call(fn, relay))
+    def _task_failed(self, exc: object) -> None:
+        self._pending.pop(self.sender(), None)  # type: ignore[call-overload]
+        self._set_busy(bool(self._pending))
+        self._show_error(exc)
 
     def _set_busy(self, busy: bool) -> None:
         for button in (self.upgrade_button, self.manage_button, self.refresh_button):
@@ -301,5 +280,4 @@ class AccountDialog(QDialog):
 
     def done(self, result: int) -> None:
         self._poll.stop()
-        self._pool.waitForDone(5000)
         super().done(result)

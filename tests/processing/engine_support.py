@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from nojoin.models import Transcript
-from nojoin.processing.strategies.base import CancelToken, Progress
+from nojoin.processing.contract import CancelToken, Progress
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 
 

@@ -14,6 +14,7 @@ from nojoin.cloud.backup_service import BackupEntry, RestoreReport
 from nojoin.cloud.config_sync import Difference, SyncOutcome, SyncResult
 from nojoin.cloud.settings import CloudSettings
 from nojoin.errors import CancelledError
+from nojoin.processing.contract import CancelToken, Progress, ProgressCallback
 
 ACCOUNT = Account("0b5c5c1e-0000-4000-8000-000000000001", "alice@example.com")
 
@@ -136,13 +137,14 @@ class FakeBackups:
         return list(self.entries)
 
     def back_up(
-        self, *, include_audio: bool, progress: Any, cancel: threading.Event
+        self, *, include_audio: bool, progress: ProgressCallback, cancel: CancelToken
     ) -> BackupEntry:
         for done in range(0, 101, 25):
-            progress("upload", done * 1024, 100 * 1024)
+            # As BackupService reports an upload (the fraction, and how much of how much).
+            progress(Progress("upload", done / 100, None, f"{done} KB of 100 KB"))
             if done == 50 and self.gate is not None:
                 self.gate.wait()
-            if cancel.is_set():
+            if cancel.cancelled:
                 raise CancelledError("The backup operation was cancelled; nothing was changed.")
         if self.error is not None:
             raise self.error
@@ -150,8 +152,10 @@ class FakeBackups:
         self.entries.insert(0, new)
         return new
 
-    def restore(self, e: BackupEntry, *, progress: Any, cancel: threading.Event) -> RestoreReport:
-        progress("download", 1, 2)
+    def restore(
+        self, e: BackupEntry, *, progress: ProgressCallback, cancel: CancelToken
+    ) -> RestoreReport:
+        progress(Progress("download", 0.5, None, "1 bytes of 2 bytes"))
         if self.error is not None:
             raise self.error
         self.restored.append(e.backup_id)

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from engine_checks import Shared
 
 from nojoin.cli import main
 from nojoin.library import Library
@@ -16,6 +15,7 @@ from nojoin.processing import pipeline
 from nojoin.processing.strategies.local_strategy import LocalProcessingStrategy
 from nojoin.testing.metrics import wer
 from nojoin.testing.synth import SynthMeeting
+from tests.processing.engine_support import Shared
 
 VTT_CLOCK = r"(\d\d):([0-5]\d):([0-5]\d)\.(\d{3})"
 STAGES = ("starting", "loading", "decoding", "transcribing", "done")
