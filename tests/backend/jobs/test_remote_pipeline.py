@@ -21,7 +21,6 @@ from nojoin.processing.pipeline import Pipeline
 from nojoin.processing.strategies.remote_strategy import (
     StaticConnection,
     SubscriptionRequiredError,
-    set_default_connection,
 )
 from nojoin.testing.synth import SynthMeeting
 
@@ -42,20 +41,19 @@ def library(tmp_path: Path) -> Iterator[Library]:
 
 @pytest.fixture
 def signed_in(live_server: str, create_user: Callable[..., Any]) -> Iterator[Any]:
-    """A free account's session installed the way Cloud Mode installs it at sign-in."""
+    """A free account's session, as the app's CloudConnection gives it to the pipeline."""
     user = create_user()
-    set_default_connection(StaticConnection(live_server, user.token))
-    yield user
-    set_default_connection(None)
+    yield user, StaticConnection(live_server, user.token)
 
 
-@pytest.mark.usefixtures("signed_in")
 def test_remote_mode_stores_the_servers_transcript(
-    library: Library, tiny_meeting: SynthMeeting
+    library: Library, signed_in: Any, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Report", audio_path=tiny_meeting.path)
     reports: list[Progress] = []
-    with Pipeline(library) as pipeline:  # the app's factories: "remote" = the jobs API
+    _user, connection = signed_in
+    # The app's factories: "remote" = the jobs API over the connection it is given.
+    with Pipeline(library, remote_connection=connection) as pipeline:
         transcript = pipeline.process_meeting(
             m.id, ProcessingOptions(model="tiny.en", diarize=False), reports.append, mode="remote"
         )
@@ -81,7 +79,11 @@ def test_free_user_on_a_gated_backend_gets_the_servers_message(
     library: Library, signed_in: Any, runtime: Runtime, tiny_meeting: SynthMeeting
 ) -> None:
     m = library.add_meeting("Gated", audio_path=tiny_meeting.path)
-    with Pipeline(library) as pipeline, pytest.raises(SubscriptionRequiredError) as err:
+    user, connection = signed_in
+    with (
+        Pipeline(library, remote_connection=connection) as pipeline,
+        pytest.raises(SubscriptionRequiredError) as err,
+    ):
         pipeline.process_meeting(m.id, ProcessingOptions(model="tiny.en"), mode="remote")
     assert err.value.status_code == 403 and err.value.message == NEEDS_SUBSCRIPTION
     stored = library.get_meeting(m.id)
@@ -89,6 +91,6 @@ def test_free_user_on_a_gated_backend_gets_the_servers_message(
     # Refused before any job was queued.
     with runtime.db.transaction() as conn:
         row = conn.execute(
-            "SELECT count(*) AS n FROM public.jobs WHERE user_id = %s", (signed_in.id,)
+            "SELECT count(*) AS n FROM public.jobs WHERE user_id = %s", (user.id,)
         ).fetchone()
     assert row["n"] == 0
