@@ -29,12 +29,6 @@ BACKEND_MAY_IMPORT = (
     "nojoin.audio.decode",
 )
 
-# Import circles that another change of issue 13 removes (arch-desktop breaks recorder ⇄
-# recovery); delete an entry once it is gone. Nothing may be added here.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"nojoin.audio.recorder", "nojoin.audio.recovery"}),
-}
-
 
 def module_name(path: Path, root: Path = ROOT) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
@@ -210,10 +204,7 @@ def test_desktop_does_not_import_the_backend() -> None:
 
 
 def test_no_import_cycles() -> None:
-    cycles = [
-        sorted(c) for c in import_cycles(ROOT, ("nojoin", "backend")) if c not in KNOWN_CYCLES
-    ]
-    assert cycles == []
+    assert [sorted(c) for c in import_cycles(ROOT, ("nojoin", "backend"))] == []
 
 
 # --- the checks themselves can fail: planted violations in a temporary tree -----------------

@@ -57,7 +57,7 @@ class S3Storage:
         size: int,
         sha256: str,
         expires_in: int,
-        base_url: str,  # noqa: ARG002 (StorageProvider API; the local provider needs all)
+        base_url: str,  # noqa: ARG002 (StorageProvider API: only local URLs need it)
     ) -> UploadTarget:
         validate_key(key)
         fields = {"Content-Type": "application/octet-stream", "x-amz-meta-sha256": sha256}
@@ -83,13 +83,8 @@ class S3Storage:
             expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
         )
 
-    def presign_download(
-        self,
-        key: str,
-        *,
-        expires_in: int,
-        base_url: str,  # noqa: ARG002 (StorageProvider API)
-    ) -> DownloadTarget:
+    # base_url: the StorageProvider API (only the local provider's URLs point at this server).
+    def presign_download(self, key: str, *, expires_in: int, base_url: str) -> DownloadTarget:  # noqa: ARG002
         validate_key(key)
         url = self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in

@@ -76,10 +76,10 @@ class SupabaseStorage:
         self,
         key: str,
         *,
-        size: int,  # noqa: ARG002
+        size: int,  # noqa: ARG002 (StorageProvider API: Supabase signs and checks itself)
         sha256: str,  # noqa: ARG002
         expires_in: int,  # noqa: ARG002
-        base_url: str,  # noqa: ARG002 (StorageProvider API; the local provider needs all)
+        base_url: str,  # noqa: ARG002
     ) -> UploadTarget:
         resp = self._call("POST", f"{self.api}/object/upload/sign/{self._path(key)}")
         data = self._ok(resp, "upload signing")
@@ -90,13 +90,8 @@ class SupabaseStorage:
             expires_at=datetime.now(UTC) + timedelta(seconds=SIGNED_UPLOAD_TTL),
         )
 
-    def presign_download(
-        self,
-        key: str,
-        *,
-        expires_in: int,
-        base_url: str,  # noqa: ARG002 (StorageProvider API)
-    ) -> DownloadTarget:
+    # base_url: the StorageProvider API (only the local provider's URLs point at this server).
+    def presign_download(self, key: str, *, expires_in: int, base_url: str) -> DownloadTarget:  # noqa: ARG002
         resp = self._call(
             "POST", f"{self.api}/object/sign/{self._path(key)}", json={"expiresIn": expires_in}
         )
